@@ -1,0 +1,59 @@
+# `make run` and `make test` do all set-up on a fresh machine: virtual env, Python and
+# npm dependencies, the web client build, secrets, migrations and (first run) demo data.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HUDDLE := $(BIN)/huddle
+INSTALLED := $(VENV)/.installed
+WEB := clients/web
+WEB_BUILT := $(WEB)/dist/index.html
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/package.json $(WEB)/vite.config.ts -type f 2>/dev/null)
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test setup web lint format bench clean help
+
+help:
+	@echo "make run    set everything up and serve Huddle at http://127.0.0.1:8000 (SQLite)"
+	@echo "make test   set everything up and run the whole test suite"
+	@echo "make lint   ruff lint and format check"
+	@echo "make format ruff format"
+	@echo "make clean  remove the virtual env and build output (keeps var/ data)"
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+
+$(WEB_BUILT): $(WEB)/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd $(WEB) && npm run build --silent
+
+web: $(WEB_BUILT)
+
+setup: $(INSTALLED) web
+	$(HUDDLE) signing-keys init --if-missing
+	$(HUDDLE) db upgrade
+	$(HUDDLE) demo --if-empty
+
+run: setup
+	$(HUDDLE) serve
+
+test: $(INSTALLED) web
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd $(WEB) && npm test --silent
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) $(WEB)/node_modules $(WEB)/dist

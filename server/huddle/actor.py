@@ -1,0 +1,38 @@
+"""Who is asking, and from where: the facts every service call and policy check needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+
+class Role(StrEnum):
+    PCP = "pcp"
+    CARE_MANAGER = "care_manager"
+    PSYCHIATRIST = "psychiatrist"
+    BH_CLINICIAN = "bh_clinician"
+    COMPLIANCE_OFFICER = "compliance_officer"
+    ADMIN = "admin"
+
+
+STAFF_ROLES = frozenset(Role)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Where a call came from; recorded with every security and audit event."""
+
+    source_ip: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """An authenticated user acting through one session."""
+
+    user_id: UUID
+    organization_id: UUID
+    role: Role
+    session_id: UUID
+    context: RequestContext

@@ -1,0 +1,56 @@
+"""create_app(settings): the Litestar application, wired from its parts."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from huddle import __version__
+from huddle.clock import Clock
+from huddle.config import Settings
+from huddle.dependencies import DEPENDENCIES
+from huddle.health import health, ready
+from huddle.http_errors import EXCEPTION_HANDLERS
+from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
+from huddle.observability import RequestTracking
+from huddle.runtime import Runtime
+from huddle.webclient import web_client_router
+
+# JSON bodies are small; larger uploads (attachments) get their own limits later.
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
+    """Build the app. Raises SigningKeyError if the signing keys cannot be loaded."""
+    runtime = Runtime.build(settings, clock)
+
+    async def dispose() -> None:
+        await runtime.db.dispose()
+
+    app = Litestar(
+        route_handlers=[
+            health,
+            ready,
+            *IDENTITY_CONTROLLERS,
+            web_client_router(settings.web_dist_dir),
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        on_shutdown=[dispose],
+        openapi_config=OpenAPIConfig(
+            title="Huddle API",
+            version=__version__,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        request_max_body_size=MAX_REQUEST_BODY_BYTES,
+        logging_config=None,
+        state=State({"runtime": runtime}),
+    )
+    # Outside the router (not route middleware) so 404/405 answers are tracked too.
+    app.asgi_handler = RequestTracking(
+        app.asgi_handler, hsts=settings.public_url.startswith("https://")
+    )
+    return app

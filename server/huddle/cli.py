@@ -1,0 +1,208 @@
+"""The `huddle` command: serve, migrate, load demo data, manage keys and organizations.
+
+Every command reads the same HUDDLE_* settings; a bad setting stops it with one line
+naming the variable (exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+from huddle.config import ConfigError, Settings, load_settings
+from huddle.identity.tokens import SigningKeyError, SigningKeys
+from huddle.runtime import Runtime
+
+T = TypeVar("T")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        raise SystemExit(2)
+    try:
+        settings = load_settings()
+        args.run(settings, args)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}")
+    except SigningKeyError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"huddle: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="huddle", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="serve the API and web client")
+    serve.add_argument("--host", help="listen address (default: HUDDLE_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (default: HUDDLE_PORT)")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database migrations").add_subparsers(title="db commands")
+    up = db.add_parser("upgrade", help="apply migrations (to head by default)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.set_defaults(run=_db_upgrade)
+    down = db.add_parser("downgrade", help="revert migrations to REVISION ('base' = empty)")
+    down.add_argument("revision")
+    down.set_defaults(run=_db_downgrade)
+    db.add_parser("current", help="show the database's revision").set_defaults(run=_db_current)
+
+    demo = commands.add_parser("demo", help="load the demo clinic (never in production)")
+    demo.add_argument(
+        "--if-empty", action="store_true", help="do nothing if any organization exists"
+    )
+    demo.set_defaults(run=_demo)
+
+    keys = commands.add_parser("signing-keys", help="keys that sign access tokens")
+    key_commands = keys.add_subparsers(title="signing-keys commands")
+    init = key_commands.add_parser("init", help="create the key file")
+    init.add_argument("--if-missing", action="store_true", help="keep an existing file")
+    init.set_defaults(run=_keys_init)
+    key_commands.add_parser(
+        "rotate", help="add a new active key; old keys keep verifying"
+    ).set_defaults(run=_keys_rotate)
+    key_commands.add_parser("list", help="list key ids").set_defaults(run=_keys_list)
+    retire = key_commands.add_parser(
+        "retire", help="remove an old key (wait 15 minutes after rotating)"
+    )
+    retire.add_argument("kid")
+    retire.set_defaults(run=_keys_retire)
+
+    org = commands.add_parser("org", help="organizations").add_subparsers(title="org commands")
+    create = org.add_parser(
+        "create",
+        help="create an organization and its first admin "
+        "(password from HUDDLE_ADMIN_PASSWORD or a prompt)",
+    )
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-name", required=True)
+    create.set_defaults(run=_org_create)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from huddle.app import create_app
+    from huddle.observability import configure_logging
+
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    host, port = args.host or settings.host, args.port or settings.port
+    print(f"Huddle is serving at http://{host}:{port}", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+
+
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
+    from huddle import migrate
+
+    migrate.upgrade(settings.database_url, args.revision)
+    print(f"database upgraded to {args.revision}")
+
+
+def _db_downgrade(settings: Settings, args: argparse.Namespace) -> None:
+    from huddle import migrate
+
+    migrate.downgrade(settings.database_url, args.revision)
+    print(f"database downgraded to {args.revision}")
+
+
+def _db_current(settings: Settings, _args: argparse.Namespace) -> None:
+    from huddle import migrate
+    from huddle.db import create_engine
+
+    async def current() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    revision = asyncio.run(current())
+    head = migrate.head_revision()
+    state = "at head" if revision == head else f"behind head {head}"
+    print(f"{revision or 'empty (no revision)'} ({state})")
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> None:
+    from huddle.demo import load_demo
+
+    if settings.is_production:
+        _fail("demo data is never loaded when HUDDLE_ENV=production")
+    result = _with_runtime(settings, lambda rt: load_demo(rt, only_if_empty=args.if_empty))
+    if not result.created:
+        print("Demo data already present; nothing changed.")
+        return
+    print("Demo clinic loaded. Sign in at the web client with any of:")
+    for email in result.emails:
+        print(f"  {email}")
+    origin = "HUDDLE_DEMO_PASSWORD" if settings.demo_password else "default"
+    print(f"  password ({origin}): {result.password}")
+
+
+def _org_create(settings: Settings, args: argparse.Namespace) -> None:
+    from huddle.actor import Role
+    from huddle.errors import HuddleError
+    from huddle.identity import accounts
+
+    password = os.environ.get("HUDDLE_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
+    admin = accounts.NewUser(args.admin_email, args.admin_name, Role.ADMIN, password)
+    try:
+        org, _ = _with_runtime(
+            settings, lambda rt: accounts.create_organization(rt, args.name, [admin])
+        )
+    except HuddleError as exc:
+        _fail(exc.detail)
+    print(f"organization {org.id} created with admin {args.admin_email}")
+
+
+def _with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def run() -> T:
+        rt = Runtime.build(settings)
+        try:
+            return await work(rt)
+        finally:
+            await rt.db.dispose()
+
+    return asyncio.run(run())
+
+
+def _keys_init(settings: Settings, args: argparse.Namespace) -> None:
+    path = settings.signing_keys_file
+    if path.exists():
+        if args.if_missing:
+            return
+        _fail(f"{path} already exists; use `huddle signing-keys rotate` to add a key")
+    SigningKeys.generate().save(path)
+    print(f"created signing keys at {path} (owner-only permissions)")
+
+
+def _keys_rotate(settings: Settings, _args: argparse.Namespace) -> None:
+    keys = SigningKeys.load(settings.signing_keys_file).rotated()
+    keys.save(settings.signing_keys_file)
+    print(f"new active key {keys.active_kid}; restart or roll the servers to pick it up")
+
+
+def _keys_list(settings: Settings, _args: argparse.Namespace) -> None:
+    keys = SigningKeys.load(settings.signing_keys_file)
+    for kid in keys.private_keys:
+        print(f"{kid}{'  (active)' if kid == keys.active_kid else ''}")
+
+
+def _keys_retire(settings: Settings, args: argparse.Namespace) -> None:
+    keys = SigningKeys.load(settings.signing_keys_file).without(args.kid)
+    keys.save(settings.signing_keys_file)
+    print(f"retired key {args.kid}")

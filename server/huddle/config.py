@@ -1,0 +1,190 @@
+"""Settings read from HUDDLE_* environment variables, validated once at start.
+
+A wrong value raises ConfigError naming the variable; the CLI prints that one line and
+exits, so a misconfigured server never starts half-working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+MAX_ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordHashing:
+    """Argon2id cost parameters (RFC 9106 second recommended option by default)."""
+
+    time_cost: int = 3
+    memory_kib: int = 64 * 1024
+    parallelism: int = 4
+    max_concurrent: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///var/huddle.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    signing_keys_file: Path = Path("var/secrets/signing-keys.json")
+    access_token_ttl_seconds: int = MAX_ACCESS_TOKEN_TTL_SECONDS
+    session_lifetime_hours: int = 12
+    idle_timeout_minutes: int = 15
+    demo_password: str | None = None
+    log_level: str = "INFO"
+    password_hashing: PasswordHashing = PasswordHashing()
+    web_dist_dir: Path = Path("clients/web/dist")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raise ConfigError on the first bad value."""
+    env = os.environ if environ is None else environ
+    defaults = Settings()
+    reader = _Reader(env)
+    hashing_defaults = defaults.password_hashing
+    settings = Settings(
+        environment=reader.get("HUDDLE_ENV", defaults.environment, _environment),
+        database_url=reader.get("HUDDLE_DATABASE_URL", defaults.database_url, _database_url),
+        redis_url=reader.get("HUDDLE_REDIS_URL", None, _redis_url),
+        host=reader.get("HUDDLE_HOST", defaults.host, _non_empty),
+        port=reader.get("HUDDLE_PORT", defaults.port, _int_between(1, 65535)),
+        public_url=reader.get("HUDDLE_PUBLIC_URL", defaults.public_url, _http_url),
+        signing_keys_file=reader.get("HUDDLE_SIGNING_KEYS_FILE", defaults.signing_keys_file, Path),
+        access_token_ttl_seconds=reader.get(
+            "HUDDLE_ACCESS_TOKEN_TTL_SECONDS",
+            defaults.access_token_ttl_seconds,
+            _int_between(30, MAX_ACCESS_TOKEN_TTL_SECONDS),
+        ),
+        session_lifetime_hours=reader.get(
+            "HUDDLE_SESSION_LIFETIME_HOURS", defaults.session_lifetime_hours, _int_between(1, 24)
+        ),
+        idle_timeout_minutes=reader.get(
+            "HUDDLE_IDLE_TIMEOUT_MINUTES", defaults.idle_timeout_minutes, _int_between(1, 60)
+        ),
+        demo_password=reader.get("HUDDLE_DEMO_PASSWORD", None, _non_empty),
+        log_level=reader.get("HUDDLE_LOG_LEVEL", defaults.log_level, _log_level),
+        password_hashing=PasswordHashing(
+            time_cost=reader.get(
+                "HUDDLE_ARGON2_TIME_COST", hashing_defaults.time_cost, _int_between(1, 20)
+            ),
+            memory_kib=reader.get(
+                "HUDDLE_ARGON2_MEMORY_KIB",
+                hashing_defaults.memory_kib,
+                _int_between(1024, 4 * 1024 * 1024),
+            ),
+            parallelism=reader.get(
+                "HUDDLE_ARGON2_PARALLELISM", hashing_defaults.parallelism, _int_between(1, 16)
+            ),
+            max_concurrent=reader.get(
+                "HUDDLE_ARGON2_MAX_CONCURRENT", hashing_defaults.max_concurrent, _int_between(1, 64)
+            ),
+        ),
+        web_dist_dir=reader.get("HUDDLE_WEB_DIST_DIR", defaults.web_dist_dir, Path),
+    )
+    _check_production(settings)
+    return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str, default: T, parse: Callable[[str], T]) -> T:
+        raw = self._env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+
+def _check_production(settings: Settings) -> None:
+    if not settings.is_production:
+        return
+    if settings.demo_password is not None:
+        raise ConfigError("HUDDLE_DEMO_PASSWORD: must not be set when HUDDLE_ENV=production")
+    if not settings.public_url.startswith("https://"):
+        raise ConfigError("HUDDLE_PUBLIC_URL: must be an https:// URL when HUDDLE_ENV=production")
+
+
+def _environment(raw: str) -> Environment:
+    try:
+        return Environment(raw.lower())
+    except ValueError:
+        allowed = ", ".join(e.value for e in Environment)
+        raise ValueError(f"must be one of {allowed}, got {raw!r}") from None
+
+
+def _database_url(raw: str) -> str:
+    scheme = raw.split("://", 1)[0]
+    if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+        raise ValueError(
+            "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+            f"(got a URL starting with {scheme!r})"
+        )
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in {"redis", "rediss"}:
+        raise ValueError("must be a redis:// or rediss:// URL")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _non_empty(raw: str) -> str:
+    if not raw:
+        raise ValueError("must not be empty")
+    return raw
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number from {low} to {high}, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level

@@ -1,0 +1,1 @@
+"""Identity: organizations, users, roles, passwords, sessions, tokens and MFA."""

@@ -1,0 +1,174 @@
+"""HTTP endpoints for sign-in, the signed-in user, and user/organization admin.
+
+Handlers only decode, call one service function, and encode: no rules live here.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, get, patch, post
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
+
+from huddle.dependencies import DURING_MFA_ENROLMENT, Context, CurrentActor, Rt
+from huddle.identity import accounts, service
+from huddle.identity.schemas import (
+    CreateUserRequest,
+    LoginRequest,
+    MeOut,
+    MfaChallengeResponse,
+    MfaConfirmRequest,
+    MfaEnrolmentOut,
+    MfaRequest,
+    OrganizationOut,
+    OrganizationPatch,
+    PasswordChangeRequest,
+    RecoveryCodesOut,
+    RefreshRequest,
+    TokenResponse,
+    UserList,
+    UserOut,
+)
+
+ENROLMENT_ALLOWED = {DURING_MFA_ENROLMENT: True}
+
+
+def _tokens(pair: service.TokenPair) -> TokenResponse:
+    return TokenResponse(pair.access_token, pair.refresh_token, pair.expires_in)
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+
+    @post("/login", status_code=HTTP_200_OK)
+    async def login(
+        self, data: JSONBody[LoginRequest], rt: Rt, context: Context
+    ) -> TokenResponse | MfaChallengeResponse:
+        """Sign in with e-mail and password; users with MFA get a challenge to answer."""
+        result = await service.login(rt, data.email, data.password, context)
+        if isinstance(result, service.MfaChallenge):
+            return MfaChallengeResponse(mfa_token=result.mfa_token)
+        return _tokens(result)
+
+    @post("/mfa", status_code=HTTP_200_OK)
+    async def mfa(self, data: JSONBody[MfaRequest], rt: Rt, context: Context) -> TokenResponse:
+        """Answer an MFA challenge with a TOTP code or a recovery code."""
+        return _tokens(await service.complete_mfa(rt, data.mfa_token, data.code, context))
+
+    @post("/refresh", status_code=HTTP_200_OK)
+    async def refresh(
+        self, data: JSONBody[RefreshRequest], rt: Rt, context: Context
+    ) -> TokenResponse:
+        """Rotate a refresh token; reusing one ends its whole session."""
+        return _tokens(await service.refresh(rt, data.refresh_token, context))
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, opt=ENROLMENT_ALLOWED)
+    async def logout(self, rt: Rt, actor: CurrentActor) -> None:
+        """End this session."""
+        await service.logout(rt, actor)
+
+
+class MeController(Controller):
+    path = "/api/v1/me"
+    tags = ["me"]
+
+    @get("", opt=ENROLMENT_ALLOWED)
+    async def me(self, rt: Rt, actor: CurrentActor) -> MeOut:
+        """The signed-in user and their organization."""
+        user, org = await accounts.get_me(rt, actor)
+        required = org.mfa_required and not user.mfa_enabled
+        return MeOut(UserOut.of(user), OrganizationOut.of(org), mfa_enrolment_required=required)
+
+    @post("/password", status_code=HTTP_204_NO_CONTENT)
+    async def change_password(
+        self, data: JSONBody[PasswordChangeRequest], rt: Rt, actor: CurrentActor
+    ) -> None:
+        """Change your password (the current one is required)."""
+        await accounts.change_password(
+            rt,
+            actor,
+            data.current_password,
+            data.new_password,
+            sign_out_other_sessions=data.sign_out_other_sessions,
+        )
+
+    @post("/mfa/enrol", status_code=HTTP_200_OK, opt=ENROLMENT_ALLOWED)
+    async def begin_mfa(self, rt: Rt, actor: CurrentActor) -> MfaEnrolmentOut:
+        """Start TOTP enrolment: returns the secret and an otpauth:// URI for the app."""
+        enrolment = await accounts.begin_mfa_enrolment(rt, actor)
+        return MfaEnrolmentOut(enrolment.secret, enrolment.otpauth_uri)
+
+    @post("/mfa/confirm", status_code=HTTP_200_OK, opt=ENROLMENT_ALLOWED)
+    async def confirm_mfa(
+        self, data: JSONBody[MfaConfirmRequest], rt: Rt, actor: CurrentActor
+    ) -> RecoveryCodesOut:
+        """Confirm enrolment with a code; returns recovery codes, shown only this once."""
+        return RecoveryCodesOut(await accounts.confirm_mfa_enrolment(rt, actor, data.code))
+
+
+class UsersController(Controller):
+    path = "/api/v1/users"
+    tags = ["users"]
+
+    @get("")
+    async def list_users(self, rt: Rt, actor: CurrentActor) -> UserList:
+        """Admin: the users of your organization."""
+        users = [UserOut.of(u) for u in await accounts.list_users(rt, actor)]
+        return UserList(users=users, count=len(users))
+
+    @post("")
+    async def create_user(
+        self, data: JSONBody[CreateUserRequest], rt: Rt, actor: CurrentActor
+    ) -> UserOut:
+        """Admin: add a staff user to your organization."""
+        new = accounts.NewUser(data.email, data.display_name, data.role, data.password)
+        return UserOut.of(await accounts.create_user(rt, actor, new))
+
+    @get("/{user_id:uuid}")
+    async def get_user(self, user_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor) -> UserOut:
+        """Admin: one user of your organization."""
+        return UserOut.of(await accounts.get_user(rt, actor, user_id))
+
+    @post("/{user_id:uuid}/deactivate", status_code=HTTP_200_OK)
+    async def deactivate(
+        self, user_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor
+    ) -> UserOut:
+        """Admin: deactivate a user; all their sessions end at once."""
+        return UserOut.of(await accounts.set_user_active(rt, actor, user_id, active=False))
+
+    @post("/{user_id:uuid}/reactivate", status_code=HTTP_200_OK)
+    async def reactivate(
+        self, user_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor
+    ) -> UserOut:
+        """Admin: let a deactivated user sign in again."""
+        return UserOut.of(await accounts.set_user_active(rt, actor, user_id, active=True))
+
+    @post("/{user_id:uuid}/mfa-reset", status_code=HTTP_200_OK)
+    async def reset_mfa(self, user_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor) -> UserOut:
+        """Admin: remove a user's second factor (lost device); their sessions end."""
+        return UserOut.of(await accounts.reset_mfa(rt, actor, user_id))
+
+
+class OrganizationController(Controller):
+    path = "/api/v1/organization"
+    tags = ["organization"]
+
+    @get("")
+    async def get_organization(self, rt: Rt, actor: CurrentActor) -> OrganizationOut:
+        """Your organization and its security settings."""
+        return OrganizationOut.of(await accounts.get_organization(rt, actor))
+
+    @patch("")
+    async def update_organization(
+        self, data: JSONBody[OrganizationPatch], rt: Rt, actor: CurrentActor
+    ) -> OrganizationOut:
+        """Admin: change the name, idle timeout (minutes) or whether MFA is mandatory."""
+        changes = accounts.OrganizationChanges(
+            data.name, data.idle_timeout_minutes, data.mfa_required
+        )
+        return OrganizationOut.of(await accounts.update_organization(rt, actor, changes))
+
+
+CONTROLLERS = [AuthController, MeController, UsersController, OrganizationController]

@@ -1,0 +1,33 @@
+"""The process-wide parts every service needs, built once by create_app or the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from huddle.clock import Clock, SystemClock
+from huddle.config import Settings
+from huddle.db import Database
+from huddle.identity.passwords import PasswordHasher
+from huddle.identity.tokens import SigningKeys, TokenSigner
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    db: Database
+    clock: Clock
+    passwords: PasswordHasher
+    tokens: TokenSigner
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        """Raises SigningKeyError if the signing-key file is missing or bad."""
+        clock = clock or SystemClock()
+        keys = SigningKeys.load(settings.signing_keys_file)
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            clock=clock,
+            passwords=PasswordHasher(settings.password_hashing),
+            tokens=TokenSigner(keys, issuer=settings.public_url, clock=clock),
+        )
