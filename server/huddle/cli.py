@@ -14,6 +14,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from huddle.config import ConfigError, Settings, load_settings
 from huddle.identity.tokens import SigningKeyError, SigningKeys
 from huddle.runtime import Runtime
@@ -34,6 +36,10 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"configuration error: {exc}")
     except SigningKeyError as exc:
         _fail(str(exc))
+    except (OperationalError, InterfaceError, OSError) as exc:
+        # Statement parameters are hidden (hide_parameters); say what failed, not where.
+        cause = getattr(exc, "orig", None) or exc
+        _fail(f"cannot use the database: {type(cause).__name__}: {cause}")
 
 
 def _fail(message: str) -> NoReturn:

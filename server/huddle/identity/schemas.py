@@ -12,7 +12,7 @@ from msgspec import Meta
 from huddle.actor import Role
 from huddle.identity.models import Organization, User
 
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\s*$")]
 # Long enough for any passphrase NIST asks us to accept; the service enforces the rules.
 Password = Annotated[str, Meta(min_length=1, max_length=1024)]
 Token = Annotated[str, Meta(min_length=1, max_length=4096)]
