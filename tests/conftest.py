@@ -49,6 +49,21 @@ def pytest_report_header() -> list[str]:
     return [postgres]
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly which parts of the suite did not run, and why."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ") if report.longrepr else "?"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        terminalreporter.section("parts of the suite that did not run")
+        for reason, count in sorted(reasons.items()):
+            terminalreporter.write_line(f"{count} tests skipped: {reason}")
+        terminalreporter.write_line(
+            "Set HUDDLE_TEST_REQUIRE_SERVICES=1 to make missing services fail (as CI does)."
+        )
+
+
 @pytest.fixture(scope="session")
 def signing_keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("secrets") / "signing-keys.json"

@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,7 @@ def plain_postgres_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+@cache
 def postgres_problem() -> str | None:
     """None if PostgreSQL answers at POSTGRES_URL, else why not."""
 

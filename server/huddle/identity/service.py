@@ -80,12 +80,14 @@ async def login(
         else None
     )
     async with rt.db.transaction() as db:
+        if valid and user is not None:
+            # Re-read: the account may have been deactivated while the hash was checked.
+            user = await _active_user_by_email(db, email)
         if not valid or user is None:
             await _record_failed_attempt(db, keys, now, user, context, Kind.LOGIN_FAILED)
             failure = Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
         else:
             failure = None
-            user = await db.get_one(User, user.id, populate_existing=True)
             await throttle.clear_account(db, keys)
             if new_hash:
                 user.password_hash = new_hash
