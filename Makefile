@@ -35,6 +35,7 @@ web: $(WEB_BUILT)
 
 setup: $(INSTALLED) web
 	$(HUDDLE) signing-keys init --if-missing
+	$(HUDDLE) keys init --if-missing
 	$(HUDDLE) db upgrade
 	$(HUDDLE) demo --if-empty
 

@@ -28,6 +28,7 @@ from huddle.clock import ManualClock
 from huddle.config import PasswordHashing, Settings
 from huddle.identity import accounts
 from huddle.identity.tokens import SigningKeys
+from huddle.protect.keyring import KeyringContents, write_keyring_file
 from huddle.runtime import Runtime
 from tests.services import (
     POSTGRES_URL,
@@ -68,6 +69,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def signing_keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("secrets") / "signing-keys.json"
     SigningKeys.generate().save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def keyring_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("secrets") / "keyring.json"
+    write_keyring_file(path, KeyringContents.generate())
     return path
 
 
@@ -126,10 +134,13 @@ def database_url(request: pytest.FixtureRequest, empty_database_factory) -> str:
 
 
 @pytest.fixture
-def settings(database_url: str, signing_keys_file: Path, tmp_path: Path) -> Settings:
+def settings(
+    database_url: str, signing_keys_file: Path, keyring_file: Path, tmp_path: Path
+) -> Settings:
     return Settings(
         database_url=database_url,
         signing_keys_file=signing_keys_file,
+        keyring_file=keyring_file,
         password_hashing=FAST_HASHING,
         web_dist_dir=tmp_path / "no-web-client",
     )

@@ -21,6 +21,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return clean | {
         "HUDDLE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/data/huddle.db",
         "HUDDLE_SIGNING_KEYS_FILE": str(tmp_path / "secrets" / "keys.json"),
+        "HUDDLE_KEYRING_FILE": str(tmp_path / "secrets" / "keyring.json"),
         "HUDDLE_ARGON2_TIME_COST": "1",
         "HUDDLE_ARGON2_MEMORY_KIB": "1024",
         "HUDDLE_ARGON2_PARALLELISM": "1",
@@ -61,8 +62,9 @@ def test_the_server_refuses_to_start_without_signing_keys(env: dict[str, str]) -
 
 
 def test_first_run_set_up_then_a_second_run_keeps_the_data(env: dict[str, str]) -> None:
-    ok(env, "signing-keys", "init", "--if-missing")
-    ok(env, "signing-keys", "init", "--if-missing")  # second run: keeps the file
+    for _ in range(2):  # the second run keeps the files
+        ok(env, "signing-keys", "init", "--if-missing")
+        ok(env, "keys", "init", "--if-missing")
     missing = huddle(env, "db", "current")
     assert missing.returncode == 2
     assert missing.stderr.startswith("huddle: cannot use the database")
@@ -78,6 +80,7 @@ def test_first_run_set_up_then_a_second_run_keeps_the_data(env: dict[str, str]) 
 
 def test_demo_password_comes_from_the_environment(env: dict[str, str]) -> None:
     ok(env, "signing-keys", "init")
+    ok(env, "keys", "init")
     ok(env, "db", "upgrade")
     out = ok(env | {"HUDDLE_DEMO_PASSWORD": "granite-comet-whistle-4"}, "demo")
     assert "granite-comet-whistle-4" in out
@@ -92,6 +95,7 @@ def test_demo_data_is_never_loaded_in_production(env: dict[str, str]) -> None:
 
 def test_org_create_makes_an_admin_and_rejects_a_weak_password(env: dict[str, str]) -> None:
     ok(env, "signing-keys", "init")
+    ok(env, "keys", "init")
     ok(env, "db", "upgrade")
     args = ("org", "create", "--name", "Valley Clinic", "--admin-name", "Val Admin")
     weak = huddle(env | {"HUDDLE_ADMIN_PASSWORD": "short"}, *args, "--admin-email", "a@v.test")
@@ -118,7 +122,7 @@ def test_signing_keys_rotate_list_and_retire(env: dict[str, str]) -> None:
 
 
 def test_serve_answers_a_real_sign_in(env: dict[str, str], tmp_path: Path) -> None:
-    for step in (("signing-keys", "init"), ("db", "upgrade"), ("demo", "--if-empty")):
+    for step in (("signing-keys", "init"), ("keys", "init"), ("db", "upgrade"), ("demo",)):
         ok(env, *step)
     port = free_port()
     log = (tmp_path / "server.log").open("w")

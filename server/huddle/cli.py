@@ -18,6 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from huddle.config import ConfigError, Settings, load_settings
 from huddle.identity.tokens import SigningKeyError, SigningKeys
+from huddle.protect.keyring import KeyringContents, KeyringError, write_keyring_file
 from huddle.runtime import Runtime
 
 T = TypeVar("T")
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         args.run(settings, args)
     except ConfigError as exc:
         _fail(f"configuration error: {exc}")
-    except SigningKeyError as exc:
+    except (SigningKeyError, KeyringError) as exc:
         _fail(str(exc))
     except (OperationalError, InterfaceError, OSError) as exc:
         # Statement parameters are hidden (hide_parameters); say what failed, not where.
@@ -85,6 +86,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     retire.add_argument("kid")
     retire.set_defaults(run=_keys_retire)
+
+    kek = commands.add_parser("keys", help="the keyring that protects PHI at rest")
+    kek_commands = kek.add_subparsers(title="keys commands")
+    kek_init = kek_commands.add_parser("init", help="create the keyring file")
+    kek_init.add_argument("--if-missing", action="store_true", help="keep an existing file")
+    kek_init.set_defaults(run=_kek_init)
+    kek_commands.add_parser(
+        "rotate", help="add a new active KEK and re-wrap every data key (online)"
+    ).set_defaults(run=_kek_rotate)
+    kek_commands.add_parser("status", help="which KEK wraps how many data keys").set_defaults(
+        run=_kek_status
+    )
+    kek_retire = kek_commands.add_parser("retire", help="remove a KEK that wraps no data key")
+    kek_retire.add_argument("kek_id")
+    kek_retire.set_defaults(run=_kek_retire)
 
     org = commands.add_parser("org", help="organizations").add_subparsers(title="org commands")
     create = org.add_parser(
@@ -212,3 +228,61 @@ def _keys_retire(settings: Settings, args: argparse.Namespace) -> None:
     keys = SigningKeys.load(settings.signing_keys_file).without(args.kid)
     keys.save(settings.signing_keys_file)
     print(f"retired key {args.kid}")
+
+
+def _kek_init(settings: Settings, args: argparse.Namespace) -> None:
+    path = settings.keyring_file
+    if path.exists():
+        if args.if_missing:
+            return
+        _fail(f"{path} already exists; use `huddle keys rotate` to add a key")
+    write_keyring_file(path, KeyringContents.generate())
+    print(f"created keyring at {path} (owner-only permissions); keep it out of database backups")
+
+
+def _kek_rotate(settings: Settings, _args: argparse.Namespace) -> None:
+    from huddle.protect import key_management
+    from huddle.runtime import load_keyring
+
+    keyring = load_keyring(settings)
+    new_kek = key_management.add_kek(keyring)
+    print(f"new active KEK {new_kek}; re-wrapping data keys", flush=True)
+
+    def progress(done: int) -> None:
+        print(f"  re-wrapped {done} data keys", flush=True)
+
+    total = asyncio.run(key_management.rewrap_all(settings.database_url, keyring, progress))
+    print(f"done: {total} data keys re-wrapped under {new_kek}; no message was re-encrypted")
+    _kek_status(settings, _args)
+
+
+def _kek_status(settings: Settings, _args: argparse.Namespace) -> None:
+    from huddle.protect import key_management
+    from huddle.runtime import load_keyring
+
+    keyring = load_keyring(settings)
+    counts = asyncio.run(key_management.status(settings.database_url))
+    active, known = keyring.active_kek_id(), keyring.contents.keks
+    for kek_id in sorted(set(known) | set(counts)):
+        notes = [
+            note
+            for note, applies in (
+                ("active", kek_id == active),
+                ("MISSING from the keyring: its data cannot be read", kek_id not in known),
+            )
+            if applies
+        ]
+        suffix = f"  ({'; '.join(notes)})" if notes else ""
+        print(f"{kek_id}: wraps {counts.get(kek_id, 0)} data keys{suffix}")
+
+
+def _kek_retire(settings: Settings, args: argparse.Namespace) -> None:
+    from huddle.protect import key_management
+    from huddle.runtime import load_keyring
+
+    keyring = load_keyring(settings)
+    in_use = asyncio.run(key_management.status(settings.database_url)).get(args.kek_id, 0)
+    if in_use:
+        _fail(f"{args.kek_id} still wraps {in_use} data keys; run `huddle keys rotate` first")
+    keyring.save(keyring.contents.without_kek(args.kek_id))
+    print(f"retired KEK {args.kek_id}")

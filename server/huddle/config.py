@@ -48,6 +48,9 @@ class Settings:
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
     signing_keys_file: Path = Path("var/secrets/signing-keys.json")
+    keyring_file: Path = Path("var/secrets/keyring.json")
+    # The keyring's JSON itself, for platforms that inject secrets as variables.
+    keyring_inline: str | None = None
     access_token_ttl_seconds: int = MAX_ACCESS_TOKEN_TTL_SECONDS
     session_lifetime_hours: int = 12
     idle_timeout_minutes: int = 15
@@ -75,6 +78,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=reader.get("HUDDLE_PORT", defaults.port, _int_between(1, 65535)),
         public_url=reader.get("HUDDLE_PUBLIC_URL", defaults.public_url, _http_url),
         signing_keys_file=reader.get("HUDDLE_SIGNING_KEYS_FILE", defaults.signing_keys_file, Path),
+        keyring_file=reader.get("HUDDLE_KEYRING_FILE", defaults.keyring_file, Path),
+        keyring_inline=reader.get("HUDDLE_KEYRING", None, _non_empty),
         access_token_ttl_seconds=reader.get(
             "HUDDLE_ACCESS_TOKEN_TTL_SECONDS",
             defaults.access_token_ttl_seconds,

@@ -9,6 +9,8 @@ from huddle.config import Settings
 from huddle.db import Database
 from huddle.identity.passwords import PasswordHasher
 from huddle.identity.tokens import SigningKeys, TokenSigner
+from huddle.protect.crypto import Envelope
+from huddle.protect.keyring import FileKeyring
 
 
 @dataclass(slots=True)
@@ -18,16 +20,27 @@ class Runtime:
     clock: Clock
     passwords: PasswordHasher
     tokens: TokenSigner
+    keyring: FileKeyring
+    envelope: Envelope
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
-        """Raises SigningKeyError if the signing-key file is missing or bad."""
+        """Raises SigningKeyError or KeyringError if a secret file is missing or bad."""
         clock = clock or SystemClock()
         keys = SigningKeys.load(settings.signing_keys_file)
+        keyring = load_keyring(settings)
         return cls(
             settings=settings,
             db=Database(settings.database_url),
             clock=clock,
             passwords=PasswordHasher(settings.password_hashing),
             tokens=TokenSigner(keys, issuer=settings.public_url, clock=clock),
+            keyring=keyring,
+            envelope=Envelope(keyring, clock),
         )
+
+
+def load_keyring(settings: Settings) -> FileKeyring:
+    if settings.keyring_inline:
+        return FileKeyring(None, inline=settings.keyring_inline)
+    return FileKeyring(settings.keyring_file)

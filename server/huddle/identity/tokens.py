@@ -8,7 +8,6 @@ signed out. Expiry is checked against the injectable clock, not the wall clock.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from huddle.clock import Clock
 from huddle.errors import Unauthorized
+from huddle.secret_files import ed25519_from_pem, ed25519_to_pem, write_owner_only
 
 ALGORITHM = "EdDSA"
 ACCESS_AUDIENCE = "huddle:access"
@@ -46,7 +45,8 @@ class SigningKeys:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             keys = {
-                entry["kid"]: _private_key(entry["private_key_pem"]) for entry in document["keys"]
+                entry["kid"]: ed25519_from_pem(entry["private_key_pem"])
+                for entry in document["keys"]
             }
             active = document["active_kid"]
         except FileNotFoundError:
@@ -65,15 +65,11 @@ class SigningKeys:
         document = {
             "active_kid": self.active_kid,
             "keys": [
-                {"kid": kid, "private_key_pem": _pem(key)} for kid, key in self.private_keys.items()
+                {"kid": kid, "private_key_pem": ed25519_to_pem(key)}
+                for kid, key in self.private_keys.items()
             ],
         }
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, indent=2)
-        tmp.replace(path)
+        write_owner_only(path, json.dumps(document, indent=2))
 
     def rotated(self) -> SigningKeys:
         """A new active key; old keys stay so tokens they signed keep working."""
@@ -97,21 +93,6 @@ class SigningKeys:
 
 def new_kid() -> str:
     return secrets.token_hex(4)
-
-
-def _private_key(pem: str) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError("not an Ed25519 key")
-    return key
-
-
-def _pem(key: Ed25519PrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 class TokenSigner:
