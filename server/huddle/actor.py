@@ -14,9 +14,12 @@ class Role(StrEnum):
     BH_CLINICIAN = "bh_clinician"
     COMPLIANCE_OFFICER = "compliance_officer"
     ADMIN = "admin"
+    PATIENT = "patient"
 
 
-STAFF_ROLES = frozenset(Role)
+STAFF_ROLES = frozenset(Role) - {Role.PATIENT}
+# Roles that deliver care and so may sit on a care team.
+CLINICAL_ROLES = frozenset({Role.PCP, Role.CARE_MANAGER, Role.PSYCHIATRIST, Role.BH_CLINICIAN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class RequestContext:
 
     source_ip: str | None = None
     request_id: str | None = None
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +40,5 @@ class Actor:
     role: Role
     session_id: UUID
     context: RequestContext
+    # For role `patient`: the record that is theirs.
+    patient_id: UUID | None = None

@@ -30,6 +30,7 @@ def provide_context(request: Request) -> RequestContext:
     return RequestContext(
         source_ip=request.client.host if request.client else None,
         request_id=request.scope["state"].get("request_id"),
+        user_agent=(request.headers.get("user-agent") or "")[:256] or None,
     )
 
 

@@ -1,6 +1,7 @@
 """Imports every domain's tables, so Base.metadata (and Alembic) sees them all."""
 
+from huddle.care import models as care_models
 from huddle.identity import models as identity_models
 from huddle.protect import models as protect_models
 
-__all__ = ["identity_models", "protect_models"]
+__all__ = ["care_models", "identity_models", "protect_models"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import huddle.models  # noqa: F401  (every table is mapped before the first query)
 from huddle.clock import Clock, SystemClock
 from huddle.config import Settings
 from huddle.db import Database

@@ -39,6 +39,10 @@ class User(Base):
     mfa_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Highest TOTP time step accepted so far: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Set only for role `patient`: the record this portal account belongs to.
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("patients.id"), nullable=True, unique=True
+    )
 
     @property
     def mfa_enabled(self) -> bool:

@@ -199,6 +199,7 @@ async def authenticate(rt: Runtime, access_token: str, context: RequestContext) 
         role=Role(user.role),
         session_id=auth_session.id,
         context=context,
+        patient_id=user.patient_id,
     )
     return SignedIn(actor, needs_mfa_enrolment=org.mfa_required and not auth_session.mfa_verified)
 

@@ -1,0 +1,1 @@
+"""Care: patients (the first PHI), their care teams, and break-glass access."""
