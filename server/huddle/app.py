@@ -13,6 +13,7 @@ from huddle.config import Settings
 from huddle.dependencies import DEPENDENCIES
 from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
+from huddle.care.routes import CONTROLLERS as CARE_CONTROLLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
 from huddle.observability import RequestTracking
 from huddle.runtime import Runtime
@@ -34,6 +35,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             health,
             ready,
             *IDENTITY_CONTROLLERS,
+            *CARE_CONTROLLERS,
             web_client_router(settings.web_dist_dir),
         ],
         dependencies=DEPENDENCIES,

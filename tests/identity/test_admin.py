@@ -146,7 +146,8 @@ async def test_creating_a_user_checks_email_role_and_password(
         json={**NEW_USER, "email": "p@clinic.test", "role": "patient"},
         headers=admin,
     )
-    assert patient_role.status_code == 400
+    assert patient_role.status_code == 422
+    assert patient_role.json()["error"]["code"] == "role_not_allowed"
 
 
 async def test_deactivation_ends_every_session_at_once(server: Server, clinic: Clinic) -> None:

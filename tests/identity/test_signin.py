@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from huddle.actor import Role
 from huddle.config import PasswordHashing
-from huddle.identity.models import SecurityEvent, User
+from huddle.identity.models import User
+from huddle.protect.models import AuditEvent
 from tests.conftest import (
     PASSWORD,
     Clinic,
@@ -38,9 +39,9 @@ async def events_of(server: Server, email: str) -> list[str]:
         user = await db.scalar(select(User).where(User.email == email))
         assert user is not None
         rows = await db.scalars(
-            select(SecurityEvent).where(SecurityEvent.user_id == user.id).order_by(SecurityEvent.id)
+            select(AuditEvent).where(AuditEvent.actor_user_id == user.id).order_by(AuditEvent.seq)
         )
-        return [row.kind for row in rows]
+        return [row.action for row in rows]
 
 
 async def test_login_returns_tokens_and_me_returns_the_user(server: Server, clinic: Clinic) -> None:
@@ -281,9 +282,9 @@ async def test_sign_ins_and_failures_are_recorded(server: Server, clinic: Clinic
     assert (await events_of(server, email))[-2:] == ["login_failed", "login"]
     async with server.rt.db.transaction() as db:
         failed = await db.scalar(
-            select(SecurityEvent)
-            .join(User, User.id == SecurityEvent.user_id)
-            .where(User.email == email, SecurityEvent.kind == "login_failed")
+            select(AuditEvent)
+            .join(User, User.id == AuditEvent.actor_user_id)
+            .where(User.email == email, AuditEvent.action == "login_failed")
         )
         assert failed is not None
         assert failed.outcome == "failure"

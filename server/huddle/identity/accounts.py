@@ -13,17 +13,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from huddle.actor import Actor, RequestContext, Role
-from huddle.errors import Conflict, HuddleError, Invalid, NotFound
-from huddle.identity import security_log, throttle, totp
+from huddle.actor import STAFF_ROLES, Actor, RequestContext, Role
+from huddle.errors import Conflict, Invalid, NotFound
+from huddle.identity import throttle, totp
 from huddle.identity.models import AuthSession, Organization, RecoveryCode, User
 from huddle.identity.passwords import check_new_password
-from huddle.identity.security_log import Kind
 from huddle.identity.service import normalize_email, revoke_sessions_of
+from huddle.protect.audit import Action, Outcome
 from huddle.protect.policy import require_role
 from huddle.runtime import Runtime
+from huddle.unit_of_work import UnitOfWork, unit_of_work
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ async def create_organization(
     one of them an administrator, all in one transaction."""
     if not any(u.role is Role.ADMIN for u in users):
         raise Invalid("A new organization needs an administrator.", code="admin_required")
-    hashes = [await _checked_hash(rt, u, mfa_enabled=False) for u in users]
+    hashes = [await checked_password_hash(rt, u, mfa_enabled=False) for u in users]
     org = Organization(
         id=uuid.uuid4(),
         name=name,
@@ -62,32 +62,32 @@ async def create_organization(
         mfa_required=False,
         created_at=rt.clock.now(),
     )
-    async with rt.db.transaction() as db:
-        db.add(org)
-        await db.flush()
-        created = [
-            await _insert_user(db, rt, org.id, u, h, RequestContext(), None)
-            for u, h in zip(users, hashes, strict=True)
-        ]
+    async with unit_of_work(rt, context=RequestContext()) as uow:
+        uow.db.add(org)
+        await uow.db.flush()
+        uow.audit(Action.CREATE, "organization", org.id, organization_id=org.id)
+        created = [await insert_user(uow, org.id, u, h) for u, h in zip(users, hashes, strict=True)]
     return org, created
 
 
 async def create_user(rt: Runtime, actor: Actor, new: NewUser) -> User:
-    """Add a user to the admin's organization. Raises Conflict if the e-mail is taken."""
+    """Add a staff user to the admin's organization. Raises Conflict if the e-mail is
+    taken; patient accounts are made from the patient's record, not here."""
     require_role(actor, Role.ADMIN)
-    async with rt.db.transaction() as db:
-        org = await db.get_one(Organization, actor.organization_id)
-    password_hash = await _checked_hash(rt, new, mfa_enabled=org.mfa_required)
-    async with rt.db.transaction() as db:
-        return await _insert_user(
-            db, rt, actor.organization_id, new, password_hash, actor.context, actor.user_id
+    if new.role not in STAFF_ROLES:
+        raise Invalid(
+            "Patient portal accounts are made from the patient's record.", code="role_not_allowed"
         )
+    org = await get_organization(rt, actor)
+    password_hash = await checked_password_hash(rt, new, mfa_enabled=org.mfa_required)
+    async with unit_of_work(rt, actor=actor) as uow:
+        return await insert_user(uow, actor.organization_id, new, password_hash)
 
 
 async def list_users(rt: Runtime, actor: Actor) -> list[User]:
     require_role(actor, Role.ADMIN)
-    async with rt.db.transaction() as db:
-        result = await db.scalars(
+    async with unit_of_work(rt, actor=actor) as uow:
+        result = await uow.db.scalars(
             select(User)
             .where(User.organization_id == actor.organization_id)
             .order_by(User.display_name, User.email)
@@ -97,14 +97,14 @@ async def list_users(rt: Runtime, actor: Actor) -> list[User]:
 
 async def get_user(rt: Runtime, actor: Actor, user_id: uuid.UUID) -> User:
     require_role(actor, Role.ADMIN)
-    async with rt.db.transaction() as db:
-        return await _user_in_org(db, actor, user_id)
+    async with unit_of_work(rt, actor=actor) as uow:
+        return await _user_in_org(uow, actor, user_id)
 
 
 async def get_me(rt: Runtime, actor: Actor) -> tuple[User, Organization]:
-    async with rt.db.transaction() as db:
-        user = await db.get_one(User, actor.user_id)
-        org = await db.get_one(Organization, actor.organization_id)
+    async with unit_of_work(rt, actor=actor) as uow:
+        user = await uow.db.get_one(User, actor.user_id)
+        org = await uow.db.get_one(Organization, actor.organization_id)
         return user, org
 
 
@@ -114,44 +114,27 @@ async def set_user_active(rt: Runtime, actor: Actor, user_id: uuid.UUID, active:
     if user_id == actor.user_id:
         raise Conflict("You cannot change whether your own account is active.", code="self_change")
     now = rt.clock.now()
-    async with rt.db.transaction() as db:
-        user = await _user_in_org(db, actor, user_id)
+    async with unit_of_work(rt, actor=actor) as uow:
+        user = await _user_in_org(uow, actor, user_id)
         if user.is_active == active:
             return user
         user.is_active = active
         user.deactivated_at = None if active else now
         if not active:
-            await revoke_sessions_of(db, user.id, "deactivated", now)
-        security_log.record(
-            db,
-            Kind.USER_REACTIVATED if active else Kind.USER_DEACTIVATED,
-            actor.context,
-            at=now,
-            organization_id=actor.organization_id,
-            user_id=user.id,
-            actor_id=actor.user_id,
-        )
+            await revoke_sessions_of(uow.db, user.id, "deactivated", now)
+        uow.audit(Action.USER_REACTIVATED if active else Action.USER_DEACTIVATED, "user", user.id)
         return user
 
 
 async def reset_mfa(rt: Runtime, actor: Actor, user_id: uuid.UUID) -> User:
-    """Admin: remove a user's second factor (lost phone); their sessions end."""
+    """Admin: remove a user's second factor (lost device); their sessions end."""
     require_role(actor, Role.ADMIN)
-    now = rt.clock.now()
-    async with rt.db.transaction() as db:
-        user = await _user_in_org(db, actor, user_id)
+    async with unit_of_work(rt, actor=actor) as uow:
+        user = await _user_in_org(uow, actor, user_id)
         _clear_mfa(user)
-        await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-        await revoke_sessions_of(db, user.id, "mfa_reset", now)
-        security_log.record(
-            db,
-            Kind.MFA_RESET,
-            actor.context,
-            at=now,
-            organization_id=actor.organization_id,
-            user_id=user.id,
-            actor_id=actor.user_id,
-        )
+        await uow.db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        await revoke_sessions_of(uow.db, user.id, "mfa_reset", rt.clock.now())
+        uow.audit(Action.MFA_RESET, "user", user.id)
         return user
 
 
@@ -163,46 +146,42 @@ async def change_password(
     A wrong current password counts toward the account lockout, like a failed sign-in.
     """
     now = rt.clock.now()
-    async with rt.db.transaction() as db:
-        user = await db.get_one(User, actor.user_id)
-        org = await db.get_one(Organization, actor.organization_id)
-    keys = throttle.ThrottleKeys.of(user.email, actor.context.source_ip)
+    user, org = await get_me(rt, actor)
     if not await rt.passwords.verify(user.password_hash, current):
-        async with rt.db.transaction() as db:
-            await throttle.record_failure(db, keys, now)
-            security_log.record(
-                db,
-                Kind.PASSWORD_CHANGED,
-                actor.context,
-                at=now,
-                outcome=security_log.Outcome.FAILURE,
-                organization_id=org.id,
-                user_id=user.id,
-                reason="wrong_current_password",
+        async with unit_of_work(rt, actor=actor) as uow:
+            keys = throttle.ThrottleKeys.of(user.email, actor.context.source_ip)
+            await throttle.record_failure(uow.db, keys, now)
+            uow.audit(
+                Action.PASSWORD_CHANGED,
+                "user",
+                user.id,
+                outcome=Outcome.FAILURE,
+                code="wrong_current_password",
             )
-        raise Invalid("The current password is incorrect.", code="wrong_current_password")
+            uow.fail_after_commit(
+                Invalid("The current password is incorrect.", code="wrong_current_password")
+            )
     check_new_password(new, email=user.email, mfa_enabled=user.mfa_enabled or org.mfa_required)
     new_hash = await rt.passwords.hash(new)
-    async with rt.db.transaction() as db:
-        user = await db.get_one(User, actor.user_id, populate_existing=True)
+    async with unit_of_work(rt, actor=actor) as uow:
+        user = await uow.db.get_one(User, actor.user_id, populate_existing=True)
         user.password_hash, user.password_changed_at = new_hash, now
         if sign_out_other_sessions:
-            await revoke_sessions_of(db, user.id, "password_changed", now, keep=actor.session_id)
-        security_log.record(
-            db,
-            Kind.PASSWORD_CHANGED,
-            actor.context,
-            at=now,
-            organization_id=org.id,
-            user_id=user.id,
+            await revoke_sessions_of(
+                uow.db, user.id, "password_changed", now, keep=actor.session_id
+            )
+        uow.audit(
+            Action.PASSWORD_CHANGED,
+            "user",
+            user.id,
             other_sessions_ended="yes" if sign_out_other_sessions else "no",
         )
 
 
 async def begin_mfa_enrolment(rt: Runtime, actor: Actor) -> MfaEnrolment:
     """Start TOTP enrolment: a new secret, pending until confirmed with a code."""
-    async with rt.db.transaction() as db:
-        user = await db.get_one(User, actor.user_id)
+    async with unit_of_work(rt, actor=actor) as uow:
+        user = await uow.db.get_one(User, actor.user_id)
         if user.mfa_enabled:
             raise Conflict("Two-step sign-in is already on.", code="mfa_already_enabled")
         user.totp_secret = totp.new_secret()
@@ -214,52 +193,41 @@ async def confirm_mfa_enrolment(rt: Runtime, actor: Actor, code: str) -> list[st
     """Turn MFA on once the user proves their app has the secret. Returns recovery
     codes, shown this once and stored only as hashes."""
     now = rt.clock.now()
-    failure: HuddleError | None = None
-    async with rt.db.transaction() as db:
-        user = await db.get_one(User, actor.user_id, with_for_update=True)
+    async with unit_of_work(rt, actor=actor) as uow:
+        user = await uow.db.get_one(User, actor.user_id, with_for_update=True)
         if user.mfa_enabled:
             raise Conflict("Two-step sign-in is already on.", code="mfa_already_enabled")
         if user.totp_secret is None:
             raise Conflict("Start enrolment first.", code="mfa_not_started")
         step = totp.matching_step(user.totp_secret, code.strip(), now, user.totp_last_step)
         if step is None:
-            failure = Invalid("The code is not valid.", code="invalid_mfa_code")
             keys = throttle.ThrottleKeys.of(user.email, actor.context.source_ip)
-            await throttle.record_failure(db, keys, now)
+            await throttle.record_failure(uow.db, keys, now)
+            uow.fail_after_commit(Invalid("The code is not valid.", code="invalid_mfa_code"))
         else:
             user.totp_last_step, user.mfa_enabled_at = step, now
             codes = totp.new_recovery_codes()
-            await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-            db.add_all(
+            await uow.db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+            uow.db.add_all(
                 RecoveryCode(user_id=user.id, code_hash=totp.recovery_code_hash(c)) for c in codes
             )
-            auth_session = await db.get_one(AuthSession, actor.session_id)
+            auth_session = await uow.db.get_one(AuthSession, actor.session_id)
             auth_session.mfa_verified = True
-            security_log.record(
-                db,
-                Kind.MFA_ENROLLED,
-                actor.context,
-                at=now,
-                organization_id=actor.organization_id,
-                user_id=user.id,
-            )
-    if failure:
-        raise failure
+            uow.audit(Action.MFA_ENROLLED, "user", user.id)
     return codes
 
 
 async def get_organization(rt: Runtime, actor: Actor) -> Organization:
-    async with rt.db.transaction() as db:
-        return await db.get_one(Organization, actor.organization_id)
+    async with unit_of_work(rt, actor=actor) as uow:
+        return await uow.db.get_one(Organization, actor.organization_id)
 
 
 async def update_organization(
     rt: Runtime, actor: Actor, changes: OrganizationChanges
 ) -> Organization:
     require_role(actor, Role.ADMIN)
-    now = rt.clock.now()
-    async with rt.db.transaction() as db:
-        org = await db.get_one(Organization, actor.organization_id)
+    async with unit_of_work(rt, actor=actor) as uow:
+        org = await uow.db.get_one(Organization, actor.organization_id)
         changed = []
         for field in ("name", "idle_timeout_minutes", "mfa_required"):
             value = getattr(changes, field)
@@ -267,33 +235,19 @@ async def update_organization(
                 setattr(org, field, value)
                 changed.append(field)
         if changed:
-            security_log.record(
-                db,
-                Kind.ORGANIZATION_UPDATED,
-                actor.context,
-                at=now,
-                organization_id=org.id,
-                actor_id=actor.user_id,
-                fields=",".join(changed),
-            )
+            uow.audit(Action.ORGANIZATION_UPDATED, "organization", org.id, fields=",".join(changed))
         return org
 
 
-async def _checked_hash(rt: Runtime, new: NewUser, *, mfa_enabled: bool) -> str:
+async def checked_password_hash(rt: Runtime, new: NewUser, *, mfa_enabled: bool) -> str:
     check_new_password(new.password, email=normalize_email(new.email), mfa_enabled=mfa_enabled)
     return await rt.passwords.hash(new.password)
 
 
-async def _insert_user(
-    db: AsyncSession,
-    rt: Runtime,
-    org_id: uuid.UUID,
-    new: NewUser,
-    password_hash: str,
-    context: RequestContext,
-    actor_id: uuid.UUID | None,
-) -> User:
-    now = rt.clock.now()
+async def insert_user(uow: UnitOfWork, org_id: uuid.UUID, new: NewUser, password_hash: str) -> User:
+    """Insert a user within the caller's unit of work (also used by onboarding flows such
+    as the demo's patient portal account); the password must already be checked."""
+    now = uow.rt.clock.now()
     user = User(
         id=uuid.uuid4(),
         organization_id=org_id,
@@ -305,28 +259,19 @@ async def _insert_user(
         is_active=True,
         created_at=now,
     )
-    db.add(user)
+    uow.db.add(user)
     try:
-        await db.flush()
+        await uow.db.flush()
     except IntegrityError:
         raise Conflict(
             "An account with this e-mail address already exists.", code="email_taken"
         ) from None
-    security_log.record(
-        db,
-        Kind.USER_CREATED,
-        context,
-        at=now,
-        organization_id=org_id,
-        user_id=user.id,
-        actor_id=actor_id,
-        role=new.role.value,
-    )
+    uow.audit(Action.USER_CREATED, "user", user.id, organization_id=org_id, role=new.role.value)
     return user
 
 
-async def _user_in_org(db: AsyncSession, actor: Actor, user_id: uuid.UUID) -> User:
-    user = await db.scalar(
+async def _user_in_org(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> User:
+    user = await uow.db.scalar(
         select(User).where(User.id == user_id, User.organization_id == actor.organization_id)
     )
     if user is None:

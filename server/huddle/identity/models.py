@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from huddle.db import Base, UTCDateTime
@@ -99,22 +99,3 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class SecurityEvent(Base):
-    """Sign-in and account security events. Never holds passwords, tokens or PHI."""
-
-    __tablename__ = "security_events"
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True, index=True)
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    outcome: Mapped[str] = mapped_column(String(16))
-    source_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    detail: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)

@@ -1,8 +1,9 @@
 """Sign-in and sessions: login, MFA challenge, refresh, logout, and checking a token.
 
-Every outcome, good or bad, is recorded as a security event in the same transaction as
-the state it changes. Failures are raised only after that transaction commits, so a
-refused attempt still counts toward throttling and still leaves its record.
+Every outcome, good or bad, is appended to the audit chain in the same unit of work as
+the state it changes. Failures are raised only after that work commits
+(`uow.fail_after_commit`), so a refused attempt still counts toward throttling and
+still leaves its record.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huddle.actor import Actor, RequestContext, Role
-from huddle.errors import HuddleError, RateLimited, Unauthorized
-from huddle.identity import security_log, throttle, totp
+from huddle.errors import RateLimited, Unauthorized
+from huddle.identity import throttle, totp
 from huddle.identity.models import AuthSession, Organization, RecoveryCode, RefreshToken, User
-from huddle.identity.security_log import Kind, Outcome
 from huddle.identity.tokens import ACCESS_AUDIENCE, MFA_AUDIENCE, MFA_CHALLENGE_TTL
+from huddle.protect.audit import Action, Outcome
 from huddle.runtime import Runtime
+from huddle.unit_of_work import UnitOfWork, unit_of_work
 
 # last_seen_at is written at most this often, so reads do not all become writes.
 ACTIVITY_RESOLUTION = timedelta(seconds=15)
@@ -68,33 +70,28 @@ async def login(
     email = normalize_email(email)
     keys = throttle.ThrottleKeys.of(email, context.source_ip)
     now = rt.clock.now()
-    async with rt.db.transaction() as db:
-        user = await _active_user_by_email(db, email)
-        refused = await _throttled(db, keys, now, user, context)
-    if refused:
-        raise refused
+    async with unit_of_work(rt, context=context) as uow:
+        user = await _active_user_by_email(uow, email)
+        await _refuse_if_throttled(uow, keys, now, user)
     valid = await rt.passwords.verify(user.password_hash if user else None, password)
     new_hash = (
         await rt.passwords.hash(password)
         if valid and user and rt.passwords.needs_rehash(user.password_hash)
         else None
     )
-    async with rt.db.transaction() as db:
+    async with unit_of_work(rt, context=context) as uow:
         if valid and user is not None:
             # Re-read: the account may have been deactivated while the hash was checked.
-            user = await _active_user_by_email(db, email)
+            user = await _active_user_by_email(uow, email)
         if not valid or user is None:
-            await _record_failed_attempt(db, keys, now, user, context, Kind.LOGIN_FAILED)
-            failure = Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
+            await _record_failed_attempt(uow, keys, now, user, Action.LOGIN_FAILED)
+            uow.fail_after_commit(Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials"))
         else:
-            failure = None
-            await throttle.clear_account(db, keys)
+            await throttle.clear_account(uow.db, keys)
             if new_hash:
                 user.password_hash = new_hash
-            result = await _after_password(rt, db, user, context)
-    if failure:
-        raise failure
-    return result
+            result = await _after_password(uow, user)
+    return result  # a failure above was raised when the unit of work closed
 
 
 async def complete_mfa(
@@ -103,22 +100,20 @@ async def complete_mfa(
     """Finish a sign-in with a TOTP code or a recovery code. Each code works once."""
     claims = rt.tokens.verify(mfa_token, audience=MFA_AUDIENCE)
     now = rt.clock.now()
-    async with rt.db.transaction() as db:
-        user = await db.get(User, uuid.UUID(claims["sub"]), with_for_update=True)
+    async with unit_of_work(rt, context=context) as uow:
+        user = await uow.db.get(User, uuid.UUID(claims["sub"]), with_for_update=True)
         if user is None or not user.is_active or not user.mfa_enabled:
             raise Unauthorized("The sign-in challenge is no longer valid.", code="invalid_token")
         keys = throttle.ThrottleKeys.of(user.email, context.source_ip)
-        refused = await _throttled(db, keys, now, user, context)
-        if refused is None:
-            accepted = await _accept_second_factor(db, user, code, now, context)
-            if accepted:
-                await throttle.clear_account(db, keys)
-                result = await _start_session(rt, db, user, context, mfa_verified=True)
-            else:
-                await _record_failed_attempt(db, keys, now, user, context, Kind.MFA_FAILED)
-                refused = Unauthorized("The code is not valid.", code="invalid_mfa_code")
-    if refused:
-        raise refused
+        await _refuse_if_throttled(uow, keys, now, user)
+        if uow.error_after_commit is not None:
+            pass  # throttled: raised when the unit of work closes
+        elif await _accept_second_factor(uow, user, code, now):
+            await throttle.clear_account(uow.db, keys)
+            result = await _start_session(uow, user, mfa_verified=True)
+        else:
+            await _record_failed_attempt(uow, keys, now, user, Action.MFA_FAILED)
+            uow.fail_after_commit(Unauthorized("The code is not valid.", code="invalid_mfa_code"))
     return result
 
 
@@ -126,9 +121,9 @@ async def refresh(rt: Runtime, refresh_token: str, context: RequestContext) -> T
     """Trade a refresh token for a new pair. A token works once: presenting a used one
     again means it was stolen or replayed, so the whole session is revoked."""
     now = rt.clock.now()
-    async with rt.db.transaction() as db:
+    async with unit_of_work(rt, context=context) as uow:
         row = (
-            await db.execute(
+            await uow.db.execute(
                 select(RefreshToken, AuthSession, User, Organization)
                 .join(AuthSession, AuthSession.id == RefreshToken.session_id)
                 .join(User, User.id == AuthSession.user_id)
@@ -137,35 +132,24 @@ async def refresh(rt: Runtime, refresh_token: str, context: RequestContext) -> T
             )
         ).one_or_none()
         if row is None:
-            failure: HuddleError | None = Unauthorized(
-                "The refresh token is not valid.", code="invalid_token"
-            )
+            raise Unauthorized("The refresh token is not valid.", code="invalid_token")
+        token, auth_session, user, org = row
+        failure = _session_failure(uow, auth_session, user, org, now)
+        if failure is None and not await _mark_used(uow, token, now):
+            failure = _refresh_reused(uow, auth_session, user, now)
+        if failure is None:
+            pair = await _issue_pair(uow, auth_session, user)
         else:
-            token, auth_session, user, org = row
-            failure = _session_failure(db, auth_session, user, org, now, context)
-            if failure is None and not await _mark_used(db, token, now):
-                failure = _refresh_reused(db, auth_session, user, now, context)
-            if failure is None:
-                pair = await _issue_pair(rt, db, auth_session, user)
-    if failure:
-        raise failure
+            uow.fail_after_commit(failure)
     return pair
 
 
 async def logout(rt: Runtime, actor: Actor) -> None:
     """End the caller's session: its access and refresh tokens stop working at once."""
-    now = rt.clock.now()
-    async with rt.db.transaction() as db:
-        auth_session = await db.get_one(AuthSession, actor.session_id)
-        revoke(auth_session, "logout", now)
-        security_log.record(
-            db,
-            Kind.LOGOUT,
-            actor.context,
-            at=now,
-            organization_id=actor.organization_id,
-            user_id=actor.user_id,
-        )
+    async with unit_of_work(rt, actor=actor) as uow:
+        auth_session = await uow.db.get_one(AuthSession, actor.session_id)
+        revoke(auth_session, "logout", rt.clock.now())
+        uow.audit(Action.LOGOUT, "session", auth_session.id)
 
 
 async def authenticate(rt: Runtime, access_token: str, context: RequestContext) -> SignedIn:
@@ -176,9 +160,9 @@ async def authenticate(rt: Runtime, access_token: str, context: RequestContext) 
     except (KeyError, ValueError, TypeError):
         raise Unauthorized("The access token is not valid.", code="invalid_token") from None
     now = rt.clock.now()
-    async with rt.db.transaction() as db:
+    async with unit_of_work(rt, context=context) as uow:
         row = (
-            await db.execute(
+            await uow.db.execute(
                 select(AuthSession, User, Organization)
                 .join(User, User.id == AuthSession.user_id)
                 .join(Organization, Organization.id == User.organization_id)
@@ -188,11 +172,11 @@ async def authenticate(rt: Runtime, access_token: str, context: RequestContext) 
         if row is None:
             raise Unauthorized("The access token is not valid.", code="invalid_token")
         auth_session, user, org = row
-        failure = _session_failure(db, auth_session, user, org, now, context)
-        if failure is None and now - auth_session.last_seen_at >= ACTIVITY_RESOLUTION:
+        failure = _session_failure(uow, auth_session, user, org, now)
+        if failure is not None:
+            uow.fail_after_commit(failure)
+        elif now - auth_session.last_seen_at >= ACTIVITY_RESOLUTION:
             auth_session.last_seen_at = now
-    if failure:
-        raise failure
     actor = Actor(
         user_id=user.id,
         organization_id=org.id,
@@ -229,91 +213,69 @@ async def revoke_sessions_of(
     await db.execute(statement)
 
 
-async def _active_user_by_email(db: AsyncSession, email: str) -> User | None:
-    return await db.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
+async def _active_user_by_email(uow: UnitOfWork, email: str) -> User | None:
+    return await uow.db.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
 
 
-async def _throttled(
-    db: AsyncSession,
-    keys: throttle.ThrottleKeys,
-    now: datetime,
+def _audit_as(
+    uow: UnitOfWork,
+    action: Action,
     user: User | None,
-    context: RequestContext,
-) -> RateLimited | None:
+    resource_id: object = None,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    **detail: str,
+) -> None:
+    """Audit a sign-in step on behalf of `user` (None: an account that does not exist)."""
+    uow.audit(
+        action,
+        "session",
+        resource_id,
+        outcome=outcome,
+        organization_id=user.organization_id if user else None,
+        actor_user_id=user.id if user else None,
+        actor_role=user.role if user else None,
+        **detail,
+    )
+
+
+async def _refuse_if_throttled(
+    uow: UnitOfWork, keys: throttle.ThrottleKeys, now: datetime, user: User | None
+) -> None:
+    """Record a refusal and arrange for it to be raised after commit."""
     try:
-        await throttle.refuse_if_throttled(db, keys, now)
+        await throttle.refuse_if_throttled(uow.db, keys, now)
     except RateLimited as refused:
-        security_log.record(
-            db,
-            Kind.LOGIN_THROTTLED,
-            context,
-            at=now,
-            outcome=Outcome.FAILURE,
-            organization_id=user.organization_id if user else None,
-            user_id=user.id if user else None,
-            reason=refused.code,
-        )
-        return refused
-    return None
+        _audit_as(uow, Action.LOGIN_THROTTLED, user, outcome=Outcome.DENIED, code=refused.code)
+        uow.fail_after_commit(refused)
 
 
 async def _record_failed_attempt(
-    db: AsyncSession,
+    uow: UnitOfWork,
     keys: throttle.ThrottleKeys,
     now: datetime,
     user: User | None,
-    context: RequestContext,
-    kind: Kind,
+    action: Action,
 ) -> None:
-    locked = await throttle.record_failure(db, keys, now)
-    org_id, user_id = (user.organization_id, user.id) if user else (None, None)
+    locked = await throttle.record_failure(uow.db, keys, now)
     reason = "unknown_account" if user is None else "wrong_secret"
-    security_log.record(
-        db,
-        kind,
-        context,
-        at=now,
-        outcome=Outcome.FAILURE,
-        organization_id=org_id,
-        user_id=user_id,
-        reason=reason,
-    )
+    _audit_as(uow, action, user, outcome=Outcome.FAILURE, code=reason)
     if locked and user is not None:
-        security_log.record(
-            db,
-            Kind.ACCOUNT_LOCKED,
-            context,
-            at=now,
-            outcome=Outcome.FAILURE,
-            organization_id=org_id,
-            user_id=user_id,
-        )
+        _audit_as(uow, Action.ACCOUNT_LOCKED, user, outcome=Outcome.FAILURE)
 
 
-async def _after_password(
-    rt: Runtime, db: AsyncSession, user: User, context: RequestContext
-) -> TokenPair | MfaChallenge:
-    now = rt.clock.now()
+async def _after_password(uow: UnitOfWork, user: User) -> TokenPair | MfaChallenge:
     if user.mfa_enabled:
-        security_log.record(
-            db,
-            Kind.MFA_CHALLENGE,
-            context,
-            at=now,
-            organization_id=user.organization_id,
-            user_id=user.id,
-        )
-        token = rt.tokens.issue(audience=MFA_AUDIENCE, subject=user.id, ttl=MFA_CHALLENGE_TTL)
+        _audit_as(uow, Action.MFA_CHALLENGE, user)
+        token = uow.rt.tokens.issue(audience=MFA_AUDIENCE, subject=user.id, ttl=MFA_CHALLENGE_TTL)
         return MfaChallenge(mfa_token=token)
-    return await _start_session(rt, db, user, context, mfa_verified=False)
+    return await _start_session(uow, user, mfa_verified=False)
 
 
-async def _accept_second_factor(
-    db: AsyncSession, user: User, code: str, now: datetime, context: RequestContext
-) -> bool:
+async def _accept_second_factor(uow: UnitOfWork, user: User, code: str, now: datetime) -> bool:
     code = code.strip()
     if totp.looks_like_recovery_code(code):
-        recovery = await db.scalar(
+        recovery = await uow.db.scalar(
             select(RecoveryCode).where(
                 RecoveryCode.user_id == user.id,
                 RecoveryCode.code_hash == totp.recovery_code_hash(code),
@@ -323,14 +285,7 @@ async def _accept_second_factor(
         if recovery is None:
             return False
         recovery.used_at = now
-        security_log.record(
-            db,
-            Kind.RECOVERY_CODE_USED,
-            context,
-            at=now,
-            organization_id=user.organization_id,
-            user_id=user.id,
-        )
+        _audit_as(uow, Action.RECOVERY_CODE_USED, user)
         return True
     assert user.totp_secret is not None
     step = totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
@@ -340,10 +295,8 @@ async def _accept_second_factor(
     return True
 
 
-async def _start_session(
-    rt: Runtime, db: AsyncSession, user: User, context: RequestContext, *, mfa_verified: bool
-) -> TokenPair:
-    now = rt.clock.now()
+async def _start_session(uow: UnitOfWork, user: User, *, mfa_verified: bool) -> TokenPair:
+    now = uow.rt.clock.now()
     auth_session = AuthSession(
         id=uuid.uuid4(),
         user_id=user.id,
@@ -351,36 +304,25 @@ async def _start_session(
         mfa_verified=mfa_verified,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(hours=rt.settings.session_lifetime_hours),
-        source_ip=context.source_ip,
+        expires_at=now + timedelta(hours=uow.rt.settings.session_lifetime_hours),
+        source_ip=uow.context.source_ip,
     )
-    db.add(auth_session)
-    security_log.record(
-        db,
-        Kind.LOGIN,
-        context,
-        at=now,
-        organization_id=user.organization_id,
-        user_id=user.id,
-        session_id=str(auth_session.id),
-        mfa="yes" if mfa_verified else "no",
-    )
-    return await _issue_pair(rt, db, auth_session, user)
+    uow.db.add(auth_session)
+    _audit_as(uow, Action.LOGIN, user, auth_session.id, mfa="yes" if mfa_verified else "no")
+    return await _issue_pair(uow, auth_session, user)
 
 
-async def _issue_pair(
-    rt: Runtime, db: AsyncSession, auth_session: AuthSession, user: User
-) -> TokenPair:
+async def _issue_pair(uow: UnitOfWork, auth_session: AuthSession, user: User) -> TokenPair:
     refresh_token = secrets.token_urlsafe(32)
-    db.add(
+    uow.db.add(
         RefreshToken(
             session_id=auth_session.id,
             token_hash=refresh_token_hash(refresh_token),
-            created_at=rt.clock.now(),
+            created_at=uow.rt.clock.now(),
         )
     )
-    ttl = rt.settings.access_token_ttl_seconds
-    access_token = rt.tokens.issue(
+    ttl = uow.rt.settings.access_token_ttl_seconds
+    access_token = uow.rt.tokens.issue(
         audience=ACCESS_AUDIENCE,
         subject=user.id,
         ttl=timedelta(seconds=ttl),
@@ -389,9 +331,9 @@ async def _issue_pair(
     return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=ttl)
 
 
-async def _mark_used(db: AsyncSession, token: RefreshToken, now: datetime) -> bool:
+async def _mark_used(uow: UnitOfWork, token: RefreshToken, now: datetime) -> bool:
     """Atomically claim a refresh token; False if it was already used (maybe just now)."""
-    result = await db.execute(
+    result = await uow.db.execute(
         update(RefreshToken)
         .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
@@ -400,19 +342,10 @@ async def _mark_used(db: AsyncSession, token: RefreshToken, now: datetime) -> bo
 
 
 def _refresh_reused(
-    db: AsyncSession, auth_session: AuthSession, user: User, now: datetime, context: RequestContext
+    uow: UnitOfWork, auth_session: AuthSession, user: User, now: datetime
 ) -> Unauthorized:
     revoke(auth_session, "refresh_reuse", now)
-    security_log.record(
-        db,
-        Kind.REFRESH_REUSED,
-        context,
-        at=now,
-        outcome=Outcome.FAILURE,
-        organization_id=user.organization_id,
-        user_id=user.id,
-        session_id=str(auth_session.id),
-    )
+    _audit_as(uow, Action.REFRESH_REUSED, user, auth_session.id, outcome=Outcome.DENIED)
     return Unauthorized(
         "This refresh token was already used; the session has been ended. Sign in again.",
         code="refresh_token_reused",
@@ -420,12 +353,11 @@ def _refresh_reused(
 
 
 def _session_failure(
-    db: AsyncSession,
+    uow: UnitOfWork,
     auth_session: AuthSession,
     user: User,
     org: Organization,
     now: datetime,
-    context: RequestContext,
 ) -> Unauthorized | None:
     """Why this session may not be used now, if it may not; ends it when it went idle."""
     if auth_session.revoked_at is not None or not user.is_active:
@@ -434,15 +366,7 @@ def _session_failure(
         return Unauthorized("The session has expired. Sign in again.", code="session_expired")
     if now - auth_session.last_seen_at > timedelta(minutes=org.idle_timeout_minutes):
         revoke(auth_session, "idle", now)
-        security_log.record(
-            db,
-            Kind.SESSION_IDLE,
-            context,
-            at=now,
-            organization_id=org.id,
-            user_id=user.id,
-            session_id=str(auth_session.id),
-        )
+        _audit_as(uow, Action.SESSION_IDLE, user, auth_session.id)
         return Unauthorized(
             "You were signed out after a period of inactivity. Sign in again.",
             code="session_idle",

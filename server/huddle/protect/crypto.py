@@ -228,4 +228,4 @@ async def rewrap_batch(db: AsyncSession, keys: KeyProvider, limit: int) -> int:
 async def keys_by_kek(db: AsyncSession) -> dict[str, int]:
     """How many data keys each KEK wraps."""
     rows = await db.execute(select(DataKey.kek_id, func.count()).group_by(DataKey.kek_id))
-    return {kek_id: count for kek_id, count in rows.tuples()}
+    return {kek_id: count for kek_id, count in rows}

@@ -1,0 +1,123 @@
+"""HTTP endpoints for patients, care teams and break-glass access."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from huddle.care import service
+from huddle.care.schemas import (
+    BreakGlassIn,
+    BreakGlassOut,
+    CareTeamMemberIn,
+    CareTeamMemberOut,
+    CareTeamOut,
+    PatientIn,
+    PatientList,
+    PatientOut,
+    PatientPatch,
+)
+from huddle.dependencies import CurrentActor, Rt
+
+
+def _team(patient_id: uuid.UUID, entries: list[service.CareTeamEntry]) -> CareTeamOut:
+    return CareTeamOut(patient_id, [CareTeamMemberOut.of(e) for e in entries])
+
+
+class PatientsController(Controller):
+    path = "/api/v1/patients"
+    tags = ["patients"]
+
+    @get("")
+    async def find(
+        self,
+        rt: Rt,
+        actor: CurrentActor,
+        mrn: FromQuery[str | None] = None,
+        phone: FromQuery[str | None] = None,
+    ) -> PatientList:
+        """Patients you may see (your care teams, break-glass grants, or your own record);
+        narrow by exact `mrn` or `phone`. Every patient listed is an audited read."""
+        views = await service.find_patients(rt, actor, mrn=mrn, phone=phone)
+        return PatientList([PatientOut.of(v) for v in views], len(views))
+
+    @post("")
+    async def create(self, data: JSONBody[PatientIn], rt: Rt, actor: CurrentActor) -> PatientOut:
+        """Clinical staff: register a patient; you join the care team."""
+        draft = service.PatientDraft(
+            data.full_name, data.date_of_birth, data.mrn, data.phone, data.email, data.sensitivity
+        )
+        return PatientOut.of(await service.create_patient(rt, actor, draft))
+
+    @get("/{patient_id:uuid}")
+    async def read(
+        self, patient_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor
+    ) -> PatientOut:
+        """One patient record (audited)."""
+        return PatientOut.of(await service.get_patient(rt, actor, patient_id))
+
+    @patch("/{patient_id:uuid}")
+    async def update(
+        self,
+        patient_id: FromPath[uuid.UUID],
+        data: JSONBody[PatientPatch],
+        rt: Rt,
+        actor: CurrentActor,
+    ) -> PatientOut:
+        """Change identifiers or the sensitivity label (care team only)."""
+        changes = service.PatientChanges(
+            data.full_name, data.date_of_birth, data.mrn, data.phone, data.email, data.sensitivity
+        )
+        return PatientOut.of(await service.update_patient(rt, actor, patient_id, changes))
+
+    @get("/{patient_id:uuid}/care-team")
+    async def care_team(
+        self, patient_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor
+    ) -> CareTeamOut:
+        """Who is on the patient's care team."""
+        return _team(patient_id, await service.get_care_team(rt, actor, patient_id))
+
+    @post("/{patient_id:uuid}/care-team", status_code=HTTP_200_OK)
+    async def add_member(
+        self,
+        patient_id: FromPath[uuid.UUID],
+        data: JSONBody[CareTeamMemberIn],
+        rt: Rt,
+        actor: CurrentActor,
+    ) -> CareTeamOut:
+        """Care team: add a colleague with a team role."""
+        entries = await service.add_care_team_member(
+            rt, actor, patient_id, data.user_id, data.team_role
+        )
+        return _team(patient_id, entries)
+
+    @delete("/{patient_id:uuid}/care-team/{user_id:uuid}", status_code=HTTP_200_OK)
+    async def remove_member(
+        self,
+        patient_id: FromPath[uuid.UUID],
+        user_id: FromPath[uuid.UUID],
+        rt: Rt,
+        actor: CurrentActor,
+    ) -> CareTeamOut:
+        """Care team: remove a member (the last one stays)."""
+        entries = await service.remove_care_team_member(rt, actor, patient_id, user_id)
+        return _team(patient_id, entries)
+
+    @post("/{patient_id:uuid}/break-glass", status_code=HTTP_200_OK)
+    async def break_glass(
+        self,
+        patient_id: FromPath[uuid.UUID],
+        data: JSONBody[BreakGlassIn],
+        rt: Rt,
+        actor: CurrentActor,
+    ) -> BreakGlassOut:
+        """Clinical staff outside the care team: open the record for one hour, stating why.
+        Flagged for compliance review."""
+        grant = await service.break_glass(rt, actor, patient_id, data.reason)
+        return BreakGlassOut(grant.patient_id, grant.expires_at)
+
+
+CONTROLLERS = [PatientsController]

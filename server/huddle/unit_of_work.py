@@ -1,0 +1,142 @@
+"""The one path every change and every PHI read takes: a transaction that collects
+audit records, appends them to the audit chain as its last step, commits, and only then
+lets errors that must follow the commit escape.
+
+    async with unit_of_work(rt, actor=actor) as uow:
+        ...check policy, read/write through uow.db, seal/open PHI...
+        uow.audit(Action.READ, "patient", str(patient.id), patient_id=patient.id)
+
+If the audit append fails, the whole transaction fails: a PHI read whose audit event
+cannot be written is refused (fail closed). A refused attempt is audited even though
+the work is rolled back: `raise uow.refuse(error, ...)`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from huddle.actor import Actor, RequestContext
+from huddle.errors import HuddleError
+from huddle.protect import audit
+from huddle.protect.audit import Action, AuditRecord, Outcome
+from huddle.protect.crypto import Binding, DecryptionFailed
+from huddle.runtime import Runtime
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    rt: Runtime
+    db: AsyncSession
+    actor: Actor | None
+    context: RequestContext
+    records: list[AuditRecord] = field(default_factory=list)
+    # Records kept even when the transaction rolls back (denials, integrity failures).
+    kept_on_failure: list[AuditRecord] = field(default_factory=list)
+    error_after_commit: HuddleError | None = None
+
+    def audit(
+        self,
+        action: Action,
+        resource_type: str,
+        resource_id: object = None,
+        *,
+        patient_id: uuid.UUID | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+        reason: str | None = None,
+        organization_id: uuid.UUID | None = None,
+        actor_user_id: uuid.UUID | None = None,
+        actor_role: str | None = None,
+        **detail: str,
+    ) -> AuditRecord:
+        """Add an audit record, written with this transaction. Actor fields default to
+        the signed-in actor; pass them for events before sign-in completes."""
+        actor = self.actor
+        record = AuditRecord(
+            action=action,
+            resource_type=resource_type,
+            resource_id=None if resource_id is None else str(resource_id),
+            outcome=outcome,
+            organization_id=organization_id or (actor.organization_id if actor else None),
+            actor_user_id=actor_user_id or (actor.user_id if actor else None),
+            actor_role=actor_role or (actor.role.value if actor else None),
+            patient_id=patient_id,
+            source_ip=self.context.source_ip,
+            user_agent=self.context.user_agent,
+            request_id=self.context.request_id,
+            reason=reason,
+            detail=detail,
+        )
+        self.records.append(record)
+        return record
+
+    def refuse(
+        self,
+        error: HuddleError,
+        action: Action,
+        resource_type: str,
+        resource_id: object = None,
+        *,
+        patient_id: uuid.UUID | None = None,
+    ) -> HuddleError:
+        """Audit a denied attempt (kept despite the rollback) and return the error."""
+        record = self.audit(
+            action,
+            resource_type,
+            resource_id,
+            patient_id=patient_id,
+            outcome=Outcome.DENIED,
+            reason=error.code,
+        )
+        self.kept_on_failure.append(record)
+        return error
+
+    def fail_after_commit(self, error: HuddleError) -> None:
+        """Commit this work (and its audit records), then raise `error`."""
+        self.error_after_commit = error
+
+    async def seal(
+        self, owner_type: str, owner_id: uuid.UUID, items: Sequence[tuple[Binding, bytes]]
+    ) -> list[bytes]:
+        return await self.rt.envelope.seal(self.db, owner_type, owner_id, items)
+
+    async def open(self, blob: bytes, binding: Binding, *, patient_id: uuid.UUID | None) -> bytes:
+        """Decrypt; a failed integrity check is audited (and kept) before it is raised."""
+        try:
+            return await self.rt.envelope.open(self.db, blob, binding)
+        except DecryptionFailed:
+            record = self.audit(
+                Action.INTEGRITY_FAILURE,
+                binding.table,
+                binding.row_id,
+                patient_id=patient_id,
+                outcome=Outcome.ERROR,
+                column=binding.column,
+            )
+            self.kept_on_failure.append(record)
+            raise
+
+
+@asynccontextmanager
+async def unit_of_work(
+    rt: Runtime, *, actor: Actor | None = None, context: RequestContext | None = None
+) -> AsyncIterator[UnitOfWork]:
+    context = context or (actor.context if actor else RequestContext())
+    uow: UnitOfWork | None = None
+    try:
+        async with rt.db.transaction() as db:
+            uow = UnitOfWork(rt, db, actor, context)
+            yield uow
+            # Last, so the chain head is locked only for the moment before commit.
+            await audit.append(db, uow.records, rt.clock.now())
+    except BaseException:
+        if uow is not None and uow.kept_on_failure:
+            async with rt.db.transaction() as db:
+                await audit.append(db, uow.kept_on_failure, rt.clock.now())
+        raise
+    if uow.error_after_commit is not None:
+        raise uow.error_after_commit
