@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+
+from huddle.demo import DEMO_PATIENTS
+from tests.services import plain_postgres_dsn, run_sync
 
 HUDDLE = str(Path(sys.executable).with_name("huddle"))
 
@@ -158,3 +164,80 @@ def test_serve_answers_a_real_sign_in(env: dict[str, str], tmp_path: Path) -> No
     logged = (tmp_path / "server.log").read_text()
     assert "correct-violet-lantern-7" not in logged
     assert login.json()["access_token"] not in logged
+
+
+def set_up_demo(env: dict[str, str]) -> None:
+    for step in (("signing-keys", "init"), ("keys", "init"), ("db", "upgrade"), ("demo",)):
+        ok(env, *step)
+
+
+def test_keys_rotate_and_audit_verify_on_demo_data(env: dict[str, str], tmp_path: Path) -> None:
+    set_up_demo(env)
+    old_kek = ok(env, "keys", "status").split(":")[0]
+    exported = tmp_path / "outside" / "checkpoint.json"
+    assert "written to" in ok(env, "audit", "checkpoint", "--export", str(exported))
+
+    rotated = ok(env, "keys", "rotate")
+    assert "re-wrapped 12 data keys" in rotated
+    status = ok(env, "keys", "status").splitlines()
+    assert any(line.endswith("wraps 12 data keys  (active)") for line in status)
+    assert f"{old_kek}: wraps 0 data keys" in status
+    ok(env, "keys", "retire", old_kek)
+
+    verified = ok(env, "audit", "verify", "--checkpoint", str(exported))
+    assert "audit log intact" in verified
+
+    database = env["HUDDLE_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(database) as raw:  # an attacker with the database file
+        raw.execute("DROP TRIGGER audit_events_no_update")
+        raw.execute("UPDATE audit_events SET actor_role = 'admin' WHERE seq = 7")
+    damaged = huddle(env, "audit", "verify", "--checkpoint", str(exported))
+    assert damaged.returncode == 1
+    assert "event 7" in damaged.stderr
+
+
+DEMO_IDENTIFIERS = [
+    identifier
+    for name, _born, mrn, phone, _label in DEMO_PATIENTS
+    for identifier in (name, name.split()[-1], mrn, phone)
+]
+
+
+def test_no_patient_identifier_is_stored_in_plaintext_on_sqlite(env: dict[str, str]) -> None:
+    set_up_demo(env)
+    database = Path(env["HUDDLE_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///"))
+    raw = b"".join(
+        path.read_bytes() for path in database.parent.glob(database.name + "*") if path.is_file()
+    )
+    assert raw  # the file (and any WAL) was read
+    for identifier in DEMO_IDENTIFIERS:
+        assert identifier.encode() not in raw, identifier
+
+
+def test_no_patient_identifier_is_stored_in_plaintext_on_postgresql(
+    env: dict[str, str], empty_database_factory
+) -> None:  # type: ignore[no-untyped-def]
+    url = empty_database_factory("postgresql")
+    set_up_demo(env | {"HUDDLE_DATABASE_URL": url})
+
+    async def every_row_as_text() -> str:
+        connection = await asyncpg.connect(plain_postgres_dsn(url))
+        try:
+            tables = await connection.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+            rows = []
+            for table in tables:
+                name = table["tablename"]
+                rows += await connection.fetch(f'SELECT t::text AS row FROM "{name}" t')  # noqa: S608
+            return "\n".join(r["row"] for r in rows)
+        finally:
+            await connection.close()
+
+    dump = run_sync(asyncio.run, every_row_as_text())
+    assert len(dump) > 1000
+    for identifier in DEMO_IDENTIFIERS:
+        assert identifier not in dump, identifier
+    # bytea columns print as hex: look for the hex of each identifier too.
+    for identifier in DEMO_IDENTIFIERS:
+        assert identifier.encode().hex() not in dump, identifier

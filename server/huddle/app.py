@@ -8,12 +8,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from huddle import __version__
+from huddle.care.routes import CONTROLLERS as CARE_CONTROLLERS
 from huddle.clock import Clock
 from huddle.config import Settings
 from huddle.dependencies import DEPENDENCIES
 from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
-from huddle.care.routes import CONTROLLERS as CARE_CONTROLLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
 from huddle.observability import RequestTracking
 from huddle.runtime import Runtime

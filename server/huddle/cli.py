@@ -12,6 +12,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -101,6 +102,23 @@ def _parser() -> argparse.ArgumentParser:
     kek_retire = kek_commands.add_parser("retire", help="remove a KEK that wraps no data key")
     kek_retire.add_argument("kek_id")
     kek_retire.set_defaults(run=_kek_retire)
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit log")
+    audit_commands = audit.add_subparsers(title="audit commands")
+    verify = audit_commands.add_parser(
+        "verify", help="check every event and checkpoint; exit 1 naming the first bad event"
+    )
+    verify.add_argument(
+        "--checkpoint", type=Path, help="also check against a checkpoint file kept elsewhere"
+    )
+    verify.set_defaults(run=_audit_verify)
+    checkpoint = audit_commands.add_parser(
+        "checkpoint", help="sign a checkpoint of the log (Merkle root, Ed25519)"
+    )
+    checkpoint.add_argument(
+        "--export", type=Path, help="also write it to this file (keep it outside the database)"
+    )
+    checkpoint.set_defaults(run=_audit_checkpoint)
 
     org = commands.add_parser("org", help="organizations").add_subparsers(title="org commands")
     create = org.add_parser(
@@ -241,27 +259,27 @@ def _kek_init(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _kek_rotate(settings: Settings, _args: argparse.Namespace) -> None:
-    from huddle.protect import key_management
+    from huddle.protect import operations
     from huddle.runtime import load_keyring
 
     keyring = load_keyring(settings)
-    new_kek = key_management.add_kek(keyring)
+    new_kek = operations.add_kek(keyring)
     print(f"new active KEK {new_kek}; re-wrapping data keys", flush=True)
 
     def progress(done: int) -> None:
         print(f"  re-wrapped {done} data keys", flush=True)
 
-    total = asyncio.run(key_management.rewrap_all(settings.database_url, keyring, progress))
+    total = asyncio.run(operations.rewrap_all(settings.database_url, keyring, progress))
     print(f"done: {total} data keys re-wrapped under {new_kek}; no message was re-encrypted")
     _kek_status(settings, _args)
 
 
 def _kek_status(settings: Settings, _args: argparse.Namespace) -> None:
-    from huddle.protect import key_management
+    from huddle.protect import operations
     from huddle.runtime import load_keyring
 
     keyring = load_keyring(settings)
-    counts = asyncio.run(key_management.status(settings.database_url))
+    counts = asyncio.run(operations.status(settings.database_url))
     active, known = keyring.active_kek_id(), keyring.contents.keks
     for kek_id in sorted(set(known) | set(counts)):
         notes = [
@@ -277,12 +295,44 @@ def _kek_status(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def _kek_retire(settings: Settings, args: argparse.Namespace) -> None:
-    from huddle.protect import key_management
+    from huddle.protect import operations
     from huddle.runtime import load_keyring
 
     keyring = load_keyring(settings)
-    in_use = asyncio.run(key_management.status(settings.database_url)).get(args.kek_id, 0)
+    in_use = asyncio.run(operations.status(settings.database_url)).get(args.kek_id, 0)
     if in_use:
         _fail(f"{args.kek_id} still wraps {in_use} data keys; run `huddle keys rotate` first")
     keyring.save(keyring.contents.without_kek(args.kek_id))
     print(f"retired KEK {args.kek_id}")
+
+
+def _audit_checkpoint(settings: Settings, args: argparse.Namespace) -> None:
+    from huddle.protect import operations
+    from huddle.runtime import load_keyring
+
+    document = asyncio.run(operations.checkpoint(settings.database_url, load_keyring(settings)))
+    print(f"checkpoint: {document['tree_size']} events, root {document['root_hash']}")
+    if args.export:
+        operations.write_checkpoint(args.export, document)
+        print(f"written to {args.export}")
+
+
+def _audit_verify(settings: Settings, args: argparse.Namespace) -> None:
+    from huddle.protect import operations
+    from huddle.runtime import load_keyring
+
+    external = None
+    if args.checkpoint:
+        try:
+            external = operations.read_checkpoint(args.checkpoint)
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot read the checkpoint file: {exc}")
+    report = asyncio.run(operations.verify(settings.database_url, load_keyring(settings), external))
+    if report.ok:
+        print(
+            f"audit log intact: {report.events_checked} events, "
+            f"{report.checkpoints_checked} checkpoints verified"
+        )
+        return
+    print(f"AUDIT LOG DAMAGED: {report.problem}", file=sys.stderr)
+    raise SystemExit(1)

@@ -492,6 +492,4 @@ async def _team(uow: UnitOfWork, patient_id: uuid.UUID) -> list[CareTeamEntry]:
         .where(CareTeamMember.patient_id == patient_id)
         .order_by(CareTeamMember.added_at)
     )
-    return [
-        CareTeamEntry(m.user_id, name, Role(m.team_role), m.added_at) for m, name in rows
-    ]
+    return [CareTeamEntry(m.user_id, name, Role(m.team_role), m.added_at) for m, name in rows]

@@ -8,7 +8,8 @@ An attacker with database rights could rebuild the whole chain, so signed checkp
 (Ed25519 over an RFC 9162 Merkle root of the event hashes), kept outside the database
 too, pin the history down: `verify` checks the chain, the head and every checkpoint.
 
-Problems are reported by sequence number and id only, never by content: events hold PHI.
+Problems are named by sequence numbers and checkpoint ids, never by content: events
+hold PHI.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ _KEY_ID_LIMIT: int = AuditCheckpoint.__table__.c.key_id.type.length
 
 
 class Action(StrEnum):
+    """What was done: to a resource (FHIR AuditEvent's C/R/U/D/E) or to an account."""
+
     READ = "read"
     CREATE = "create"
     UPDATE = "update"
@@ -98,6 +101,8 @@ class Action(StrEnum):
 
 
 class Outcome(StrEnum):
+    """How it ended; DENIED is a refusal by policy, ERROR a failure of the system."""
+
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
