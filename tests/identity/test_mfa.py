@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import select
 
 from huddle.actor import Role
 from huddle.identity import totp
+from huddle.identity.models import User
 from tests.conftest import PASSWORD, Clinic, Server, bearer, sign_in
 
 LOGIN = "/api/v1/auth/login"
@@ -151,3 +153,12 @@ async def test_admin_reset_removes_mfa_and_ends_sessions(server: Server, clinic:
     assert reset.json()["mfa_enabled"] is False
     assert (await server.client.get("/api/v1/me", headers=bearer(access))).status_code == 401
     await sign_in(server.client, email)  # password alone works again
+
+
+async def test_the_totp_secret_is_stored_only_sealed(server: Server, clinic: Clinic) -> None:
+    email = clinic.email(Role.PCP)
+    secret, _ = await enrol(server, (await sign_in(server.client, email))["access_token"])
+    async with server.rt.db.transaction() as db:
+        stored = await db.scalar(select(User.totp_secret).where(User.email == email))
+    assert isinstance(stored, bytes)
+    assert secret.encode() not in stored

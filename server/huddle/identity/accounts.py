@@ -184,9 +184,10 @@ async def begin_mfa_enrolment(rt: Runtime, actor: Actor) -> MfaEnrolment:
         user = await uow.db.get_one(User, actor.user_id)
         if user.mfa_enabled:
             raise Conflict("Two-step sign-in is already on.", code="mfa_already_enabled")
-        user.totp_secret = totp.new_secret()
+        secret = totp.new_secret()
+        user.totp_secret = await totp.seal_secret(uow, user.id, secret)
         user.totp_last_step = None
-        return MfaEnrolment(user.totp_secret, totp.provisioning_uri(user.totp_secret, user.email))
+        return MfaEnrolment(secret, totp.provisioning_uri(secret, user.email))
 
 
 async def confirm_mfa_enrolment(rt: Runtime, actor: Actor, code: str) -> list[str]:
@@ -199,7 +200,8 @@ async def confirm_mfa_enrolment(rt: Runtime, actor: Actor, code: str) -> list[st
             raise Conflict("Two-step sign-in is already on.", code="mfa_already_enabled")
         if user.totp_secret is None:
             raise Conflict("Start enrolment first.", code="mfa_not_started")
-        step = totp.matching_step(user.totp_secret, code.strip(), now, user.totp_last_step)
+        secret = await totp.open_secret(uow, user.id, user.totp_secret)
+        step = totp.matching_step(secret, code.strip(), now, user.totp_last_step)
         if step is None:
             keys = throttle.ThrottleKeys.of(user.email, actor.context.source_ip)
             await throttle.record_failure(uow.db, keys, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from huddle.db import Base, UTCDateTime
@@ -35,7 +35,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Sealed with the user's data key (see totp.seal_secret): a stolen database holds no
+    # second factor.
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     mfa_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Highest TOTP time step accepted so far: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

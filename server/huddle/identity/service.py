@@ -288,7 +288,8 @@ async def _accept_second_factor(uow: UnitOfWork, user: User, code: str, now: dat
         _audit_as(uow, Action.RECOVERY_CODE_USED, user)
         return True
     assert user.totp_secret is not None
-    step = totp.matching_step(user.totp_secret, code, now, user.totp_last_step)
+    secret = await totp.open_secret(uow, user.id, user.totp_secret)
+    step = totp.matching_step(secret, code, now, user.totp_last_step)
     if step is None:
         return False
     user.totp_last_step = step

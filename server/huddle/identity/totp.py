@@ -6,10 +6,14 @@ import base64
 import hashlib
 import hmac
 import secrets
+import uuid
 from datetime import datetime
 
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+from huddle.protect.crypto import Binding
+from huddle.unit_of_work import UnitOfWork
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -69,3 +73,19 @@ def recovery_code_hash(code: str) -> str:
 
 def looks_like_recovery_code(code: str) -> bool:
     return len(code.replace("-", "").replace(" ", "")) == 16
+
+
+OWNER_TYPE = "user"
+
+
+def _binding(user_id: uuid.UUID) -> Binding:
+    return Binding("users", "totp_secret", user_id, user_id)
+
+
+async def seal_secret(uow: UnitOfWork, user_id: uuid.UUID, secret: str) -> bytes:
+    (sealed,) = await uow.seal(OWNER_TYPE, user_id, [(_binding(user_id), secret.encode())])
+    return sealed
+
+
+async def open_secret(uow: UnitOfWork, user_id: uuid.UUID, sealed: bytes) -> str:
+    return (await uow.open(sealed, _binding(user_id), patient_id=None)).decode()

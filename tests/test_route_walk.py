@@ -1,0 +1,213 @@
+"""Walks every route of the app. Each must be classified here, so a new route cannot
+slip in unreviewed; every PHI route is then proven to refuse a missing token, the wrong
+role and the wrong organization, and to write an audit event when it succeeds."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from huddle.actor import Role
+from huddle.app import create_app
+from huddle.protect.models import AuditEvent
+from tests.conftest import Clinic, Server, bearer, make_clinic, sign_in
+
+PUBLIC = {
+    ("GET", "/"),
+    ("GET", "/{path:path}"),
+    ("GET", "/assets/{file_path:path}"),
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/schema"),
+    ("GET", "/schema/openapi.json"),
+    ("GET", "/schema/scalar"),
+    ("GET", "/schema/{path:str}"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/mfa"),
+    ("POST", "/api/v1/auth/refresh"),
+}
+# Signed-in, no PHI: covered route by route in tests/identity/test_admin.py.
+ACCOUNT = {
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/me"),
+    ("POST", "/api/v1/me/password"),
+    ("POST", "/api/v1/me/mfa/enrol"),
+    ("POST", "/api/v1/me/mfa/confirm"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users/{user_id:uuid}"),
+    ("POST", "/api/v1/users/{user_id:uuid}/deactivate"),
+    ("POST", "/api/v1/users/{user_id:uuid}/reactivate"),
+    ("POST", "/api/v1/users/{user_id:uuid}/mfa-reset"),
+    ("GET", "/api/v1/organization"),
+    ("PATCH", "/api/v1/organization"),
+}
+
+
+@dataclass
+class World:
+    """A clinic with a patient on the PCP's care team, and a second clinic."""
+
+    server: Server
+    clinic: Clinic
+    other: Clinic
+    patient_id: str
+    care_manager_id: str
+
+    async def headers(self, role: Role, clinic: Clinic | None = None) -> dict[str, str]:
+        owner = clinic or self.clinic
+        return bearer((await sign_in(self.server.client, owner.email(role)))["access_token"])
+
+
+@dataclass(frozen=True)
+class PhiRoute:
+    allowed: Role  # a role that succeeds (for the world's patient)
+    wrong_role: Role  # a role of the same clinic that must be refused
+    body: Callable[[World], dict[str, Any] | None] = lambda _world: None
+    path_args: Callable[[World], dict[str, str]] = lambda w: {"patient_id": w.patient_id}
+    # A collection answers another organization with an empty list rather than 404.
+    collection: bool = False
+
+
+def _new_patient(_world: World) -> dict[str, Any]:
+    return {"full_name": "Route Walker", "date_of_birth": "1970-01-01", "mrn": uuid.uuid4().hex}
+
+
+PHI: dict[tuple[str, str], PhiRoute] = {
+    ("GET", "/api/v1/patients"): PhiRoute(
+        Role.PCP, Role.ADMIN, path_args=lambda _w: {}, collection=True
+    ),
+    ("POST", "/api/v1/patients"): PhiRoute(
+        Role.PCP, Role.ADMIN, body=_new_patient, path_args=lambda _w: {}, collection=True
+    ),
+    ("GET", "/api/v1/patients/{patient_id:uuid}"): PhiRoute(Role.PCP, Role.ADMIN),
+    ("PATCH", "/api/v1/patients/{patient_id:uuid}"): PhiRoute(
+        Role.PCP, Role.COMPLIANCE_OFFICER, body=lambda _w: {"phone": "555 010 3333"}
+    ),
+    ("GET", "/api/v1/patients/{patient_id:uuid}/care-team"): PhiRoute(Role.PCP, Role.ADMIN),
+    ("POST", "/api/v1/patients/{patient_id:uuid}/care-team"): PhiRoute(
+        Role.PCP,
+        Role.PSYCHIATRIST,
+        body=lambda w: {"user_id": w.care_manager_id, "team_role": "care_manager"},
+    ),
+    ("DELETE", "/api/v1/patients/{patient_id:uuid}/care-team/{user_id:uuid}"): PhiRoute(
+        Role.PCP,
+        Role.PSYCHIATRIST,
+        path_args=lambda w: {"patient_id": w.patient_id, "user_id": w.care_manager_id},
+    ),
+    ("POST", "/api/v1/patients/{patient_id:uuid}/break-glass"): PhiRoute(
+        Role.PSYCHIATRIST,
+        Role.ADMIN,
+        body=lambda _w: {"reason": "Covering the crisis line tonight"},
+    ),
+}
+
+
+def app_routes(settings) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    app = create_app(settings)
+    return {
+        (method, route.path)
+        for route in app.routes
+        for method in getattr(route, "methods", ())
+        if method not in {"OPTIONS", "HEAD"}
+    }
+
+
+def test_every_route_is_classified(settings) -> None:  # type: ignore[no-untyped-def]
+    routes = app_routes(settings)
+    unclassified = routes - PUBLIC - ACCOUNT - set(PHI)
+    assert not unclassified, f"classify these routes in {__file__}: {sorted(unclassified)}"
+    assert not (set(PHI) | ACCOUNT | PUBLIC) - routes, "the table names routes that are gone"
+
+
+@pytest.fixture
+async def world(server: Server, clinic: Clinic) -> World:
+    other = await make_clinic(server.rt, "Elsewhere")
+    pcp = bearer((await sign_in(server.client, clinic.email(Role.PCP)))["access_token"])
+    created = await server.client.post(
+        "/api/v1/patients",
+        json={"full_name": "Walk Patient", "date_of_birth": "1980-02-02", "mrn": uuid.uuid4().hex},
+        headers=pcp,
+    )
+    admin = bearer((await sign_in(server.client, clinic.email(Role.ADMIN)))["access_token"])
+    users = (await server.client.get("/api/v1/users", headers=admin)).json()["users"]
+    care_manager = next(u["id"] for u in users if u["role"] == "care_manager")
+    return World(server, clinic, other, created.json()["id"], care_manager)
+
+
+async def call(
+    world: World, key: tuple[str, str], headers: dict[str, str] | None
+) -> Any:  # httpx.Response
+    method, template = key
+    spec = PHI[key]
+    path = template
+    for name, value in spec.path_args(world).items():
+        path = path.replace(f"{{{name}:uuid}}", value)
+    return await world.server.client.request(
+        method, path, json=spec.body(world), headers=headers or {}
+    )
+
+
+async def prepare(world: World, key: tuple[str, str]) -> None:
+    """Routes that remove something need it there first."""
+    if key[0] == "DELETE":
+        await call(
+            world,
+            ("POST", "/api/v1/patients/{patient_id:uuid}/care-team"),
+            await world.headers(Role.PCP),
+        )
+
+
+PHI_KEYS = sorted(PHI)
+Check = Callable[[World, tuple[str, str]], Awaitable[None]]
+
+
+@pytest.mark.parametrize("key", PHI_KEYS, ids=[f"{m} {p}" for m, p in PHI_KEYS])
+async def test_phi_route_refuses_a_missing_token(world: World, key: tuple[str, str]) -> None:
+    response = await call(world, key, None)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_token"
+
+
+@pytest.mark.parametrize("key", PHI_KEYS, ids=[f"{m} {p}" for m, p in PHI_KEYS])
+async def test_phi_route_refuses_the_wrong_role(world: World, key: tuple[str, str]) -> None:
+    await prepare(world, key)
+    response = await call(world, key, await world.headers(PHI[key].wrong_role))
+    assert response.status_code == 403, response.text
+    assert "Walk Patient" not in response.text
+
+
+@pytest.mark.parametrize("key", PHI_KEYS, ids=[f"{m} {p}" for m, p in PHI_KEYS])
+async def test_phi_route_never_reaches_another_organization(
+    world: World, key: tuple[str, str]
+) -> None:
+    await prepare(world, key)
+    stranger = await world.headers(PHI[key].allowed, world.other)
+    response = await call(world, key, stranger)
+    if PHI[key].collection:
+        assert response.status_code in {200, 201}
+        assert "Walk Patient" not in response.text
+    else:
+        assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize("key", PHI_KEYS, ids=[f"{m} {p}" for m, p in PHI_KEYS])
+async def test_phi_route_success_is_audited(world: World, key: tuple[str, str]) -> None:
+    await prepare(world, key)
+    response = await call(world, key, await world.headers(PHI[key].allowed))
+    assert response.status_code in {200, 201}, response.text
+    async with world.server.rt.db.transaction() as db:
+        events = (
+            await db.scalars(
+                select(AuditEvent).where(AuditEvent.request_id == response.headers["x-request-id"])
+            )
+        ).all()
+    assert events, "no audit event for this PHI access"
+    assert all(e.outcome == "success" for e in events)
+    assert all(e.patient_id is not None for e in events)
+    assert all(e.organization_id == world.clinic.organization_id for e in events)
