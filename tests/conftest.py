@@ -143,6 +143,8 @@ def settings(
         keyring_file=keyring_file,
         password_hashing=FAST_HASHING,
         web_dist_dir=tmp_path / "no-web-client",
+        # Tests that want checkpoints sign them; a background job would race them.
+        audit_checkpoint_minutes=0,
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -15,6 +18,7 @@ from huddle.dependencies import DEPENDENCIES
 from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
+from huddle.jobs import audit_checkpoints
 from huddle.observability import RequestTracking
 from huddle.runtime import Runtime
 from huddle.webclient import web_client_router
@@ -27,7 +31,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
     """Build the app. Raises SigningKeyError if the signing keys cannot be loaded."""
     runtime = Runtime.build(settings, clock)
 
+    background: list[asyncio.Task[None]] = []
+
+    async def start_jobs() -> None:
+        if settings.audit_checkpoint_minutes:
+            interval = timedelta(minutes=settings.audit_checkpoint_minutes)
+            background.append(asyncio.create_task(audit_checkpoints.run_forever(runtime, interval)))
+
     async def dispose() -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await runtime.db.dispose()
 
     app = Litestar(
@@ -40,6 +54,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         ],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        on_startup=[start_jobs],
         on_shutdown=[dispose],
         openapi_config=OpenAPIConfig(
             title="Huddle API",

@@ -58,6 +58,8 @@ class Settings:
     log_level: str = "INFO"
     password_hashing: PasswordHashing = PasswordHashing()
     web_dist_dir: Path = Path("clients/web/dist")
+    # 0 turns the periodic audit checkpoints off (e.g. when a cron job signs them).
+    audit_checkpoint_minutes: int = 60
 
     @property
     def is_production(self) -> bool:
@@ -110,6 +112,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ),
         ),
         web_dist_dir=reader.get("HUDDLE_WEB_DIST_DIR", defaults.web_dist_dir, Path),
+        audit_checkpoint_minutes=reader.get(
+            "HUDDLE_AUDIT_CHECKPOINT_MINUTES",
+            defaults.audit_checkpoint_minutes,
+            _int_between(0, 24 * 60),
+        ),
     )
     _check_production(settings)
     return settings

@@ -1,0 +1,1 @@
+"""Scheduled work that runs inside the server process."""
