@@ -18,6 +18,7 @@ help:
 	@echo "make test   set everything up and run the whole test suite"
 	@echo "make lint   ruff lint and format check"
 	@echo "make format ruff format"
+	@echo "make bench  measure (bench/): audited transactions on SQLite and PostgreSQL"
 	@echo "make clean  remove the virtual env and build output (keeps var/ data)"
 
 $(INSTALLED): pyproject.toml
@@ -55,6 +56,11 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+BENCH_POSTGRES ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/audit_append.py --postgres $(BENCH_POSTGRES)
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules $(WEB)/dist
