@@ -47,8 +47,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
-    signing_keys_file: Path = Path("var/secrets/signing-keys.json")
-    keyring_file: Path = Path("var/secrets/keyring.json")
+    signing_keys_file: Path = Path("secrets/signing-keys.json")
+    keyring_file: Path = Path("secrets/keyring.json")
     # The keyring's JSON itself, for platforms that inject secrets as variables.
     keyring_inline: str | None = None
     access_token_ttl_seconds: int = MAX_ACCESS_TOKEN_TTL_SECONDS

@@ -13,6 +13,7 @@ from huddle.actor import Role
 from huddle.care.models import Patient
 from huddle.care.service import link_portal_account
 from huddle.identity import accounts
+from huddle.protect.crypto import Binding, Shredded
 from huddle.protect.models import AuditEvent
 from huddle.unit_of_work import unit_of_work
 from tests.conftest import PASSWORD, Clinic, Server, bearer, make_clinic, sign_in
@@ -336,3 +337,27 @@ async def test_a_tampered_ciphertext_is_an_error_and_an_audit_event(
     events = await audit_of(server, patient["id"])
     assert events[-1].action == "integrity_failure"
     assert events[-1].outcome == "error"
+
+
+async def test_an_admin_erases_a_patient_by_crypto_shredding(
+    server: Server, clinic: Clinic, other_clinic: Clinic
+) -> None:
+    patient = await create(server, clinic)
+    url = f"{PATIENTS}/{patient['id']}"
+    pcp = await token(server, clinic, Role.PCP)
+    assert (await server.client.delete(url, headers=pcp)).status_code == 403
+    foreign_admin = await token(server, other_clinic, Role.ADMIN)
+    assert (await server.client.delete(url, headers=foreign_admin)).status_code == 404
+    owner = uuid.UUID(patient["id"])
+    async with server.rt.db.transaction() as db:
+        sealed = await db.scalar(select(Patient.full_name).where(Patient.id == owner))
+    erased = await server.client.delete(url, headers=await token(server, clinic, Role.ADMIN))
+    assert erased.status_code == 204
+    assert (await server.client.get(url, headers=pcp)).status_code == 404
+    server.rt.envelope._cache.clear()  # as any other process would see it
+    async with server.rt.db.transaction() as db:
+        where = Binding("patients", "full_name", owner, owner)
+        with pytest.raises(Shredded):  # a backup copy of the row is unreadable now
+            await server.rt.envelope.open(db, sealed, where)
+    deleted = [e for e in await audit_of(server, patient["id"]) if e.action == "delete"]
+    assert deleted[-1].detail["data_keys_destroyed"] == "1"

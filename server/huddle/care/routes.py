@@ -73,6 +73,11 @@ class PatientsController(Controller):
         )
         return PatientOut.of(await service.update_patient(rt, actor, patient_id, changes))
 
+    @delete("/{patient_id:uuid}")
+    async def erase(self, patient_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor) -> None:
+        """Admin: erase a patient for good (crypto-shredding); the audit trail remains."""
+        await service.erase_patient(rt, actor, patient_id)
+
     @get("/{patient_id:uuid}/care-team")
     async def care_team(
         self, patient_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor

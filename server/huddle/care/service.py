@@ -14,11 +14,19 @@ from huddle.actor import CLINICAL_ROLES, Actor, Role
 from huddle.care.models import BreakGlassGrant, CareTeamMember, Patient
 from huddle.errors import Conflict, Forbidden, Invalid, NotFound
 from huddle.identity.models import User
+from huddle.identity.service import revoke_sessions_of
 from huddle.protect import policy
 from huddle.protect.audit import Action
 from huddle.protect.blind_index import blind_index, normalize_mrn, normalize_phone
 from huddle.protect.crypto import Binding
-from huddle.protect.policy import Decision, PatientAction, PatientFacts, Sensitivity, Via
+from huddle.protect.policy import (
+    Decision,
+    PatientAction,
+    PatientFacts,
+    Sensitivity,
+    Via,
+    require_role,
+)
 from huddle.runtime import Runtime
 from huddle.unit_of_work import UnitOfWork, unit_of_work
 
@@ -299,6 +307,29 @@ async def break_glass(rt: Runtime, actor: Actor, patient_id: uuid.UUID, reason: 
             expires_at=grant.expires_at.isoformat(),
         )
         return Grant(patient.id, grant.expires_at)
+
+
+async def erase_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> None:
+    """Admin: erase a patient record for good. Its data keys are destroyed first
+    (crypto-shredding, so backups become unreadable too), then its rows; a linked portal
+    account is deactivated. The audit trail keeps the patient's id, never their data."""
+    require_role(actor, Role.ADMIN)
+    async with unit_of_work(rt, actor=actor) as uow:
+        patient = await _patient_in_org(uow, actor, patient_id)
+        shredded = await rt.envelope.shred(uow.db, OWNER_TYPE, patient.id)
+        portal = await uow.db.scalar(select(User).where(User.patient_id == patient.id))
+        if portal is not None:
+            portal.patient_id, portal.is_active = None, False
+            portal.deactivated_at = rt.clock.now()
+            await revoke_sessions_of(uow.db, portal.id, "patient_erased", rt.clock.now())
+        await uow.db.delete(patient)
+        uow.audit(
+            Action.DELETE,
+            RESOURCE,
+            patient.id,
+            patient_id=patient.id,
+            data_keys_destroyed=str(shredded),
+        )
 
 
 async def link_portal_account(uow: UnitOfWork, patient_id: uuid.UUID, user: User) -> None:
