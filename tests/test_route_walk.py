@@ -49,6 +49,21 @@ ACCOUNT = {
 }
 
 
+# The audit log itself (compliance officers) and a patient's own access log: checked
+# route by route (no token, every wrong role, other organizations, self-audit) in
+# tests/compliance/.
+AUDIT_LOG = {
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/{seq:int}"),
+    ("GET", "/api/v1/audit/export.csv"),
+    ("GET", "/api/v1/audit/export.fhir"),
+    ("GET", "/api/v1/audit/disclosures"),
+    ("GET", "/api/v1/audit/verification"),
+    ("GET", "/api/v1/audit/flagged"),
+    ("GET", "/api/v1/me/access-log"),
+}
+
+
 @dataclass
 class World:
     """A clinic with a patient on the PCP's care team, and a second clinic."""
@@ -58,6 +73,10 @@ class World:
     other: Clinic
     patient_id: str
     care_manager_id: str
+    psychiatrist_id: str
+    referral_id: str
+    conversation_id: str
+    message_id: str
 
     async def headers(self, role: Role, clinic: Clinic | None = None) -> dict[str, str]:
         owner = clinic or self.clinic
@@ -68,6 +87,9 @@ class World:
 class PhiRoute:
     allowed: Role  # a role that succeeds (for the world's patient)
     wrong_role: Role  # a role of the same clinic that must be refused
+    # Threads answer non-participants 404 (they learn nothing); lists answer them
+    # an empty list (200).
+    refused_with: int = 403
     body: Callable[[World], dict[str, Any] | None] = lambda _world: None
     path_args: Callable[[World], dict[str, str]] = lambda w: {"patient_id": w.patient_id}
     # A collection answers another organization with an empty list rather than 404.
@@ -78,7 +100,90 @@ def _new_patient(_world: World) -> dict[str, Any]:
     return {"full_name": "Route Walker", "date_of_birth": "1970-01-01", "mrn": uuid.uuid4().hex}
 
 
+def _conversation(world: World) -> dict[str, str]:
+    return {"conversation_id": world.conversation_id}
+
+
+def _message(world: World) -> dict[str, str]:
+    return {"message_id": world.message_id}
+
+
+def _no_args(_world: World) -> dict[str, str]:
+    return {}
+
+
 PHI: dict[tuple[str, str], PhiRoute] = {
+    ("POST", "/api/v1/referrals"): PhiRoute(
+        Role.PCP,
+        Role.ADMIN,
+        body=lambda w: {
+            "patient_id": w.patient_id,
+            "receiving_service": "behavioral_health",
+            "reason": "Anxiety, please assess",
+        },
+        path_args=_no_args,
+    ),
+    ("GET", "/api/v1/referrals"): PhiRoute(
+        Role.PCP, Role.ADMIN, refused_with=200, path_args=_no_args, collection=True
+    ),
+    ("GET", "/api/v1/referrals/{referral_id:uuid}"): PhiRoute(
+        Role.PCP, Role.ADMIN, path_args=lambda w: {"referral_id": w.referral_id}
+    ),
+    ("POST", "/api/v1/referrals/{referral_id:uuid}/status"): PhiRoute(
+        Role.PCP,
+        Role.COMPLIANCE_OFFICER,
+        body=lambda _w: {"status": "accepted"},
+        path_args=lambda w: {"referral_id": w.referral_id},
+    ),
+    ("GET", "/api/v1/conversations"): PhiRoute(
+        Role.PCP, Role.ADMIN, refused_with=200, path_args=_no_args, collection=True
+    ),
+    ("POST", "/api/v1/conversations"): PhiRoute(
+        Role.PCP,
+        Role.ADMIN,
+        body=lambda w: {
+            "kind": "staff",
+            "patient_id": w.patient_id,
+            "member_ids": [w.care_manager_id],
+        },
+        path_args=_no_args,
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:uuid}"): PhiRoute(
+        Role.PCP, Role.PSYCHIATRIST, refused_with=404, path_args=_conversation
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:uuid}/messages"): PhiRoute(
+        Role.PCP, Role.PSYCHIATRIST, refused_with=404, path_args=_conversation
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:uuid}/changes"): PhiRoute(
+        Role.PCP, Role.PSYCHIATRIST, refused_with=404, path_args=_conversation
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:uuid}/messages"): PhiRoute(
+        Role.PCP,
+        Role.PSYCHIATRIST,
+        refused_with=404,
+        body=lambda _w: {"body": "Checking in"},
+        path_args=_conversation,
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:uuid}/read"): PhiRoute(
+        Role.PCP,
+        Role.PSYCHIATRIST,
+        refused_with=404,
+        body=lambda _w: {"seq": 3},
+        path_args=_conversation,
+    ),
+    ("PATCH", "/api/v1/messages/{message_id:uuid}"): PhiRoute(
+        Role.PCP,
+        Role.PSYCHIATRIST,
+        refused_with=404,
+        body=lambda _w: {"body": "Corrected"},
+        path_args=_message,
+    ),
+    ("DELETE", "/api/v1/messages/{message_id:uuid}"): PhiRoute(
+        Role.PCP, Role.PSYCHIATRIST, refused_with=404, path_args=_message
+    ),
+    ("GET", "/api/v1/messages/{message_id:uuid}/history"): PhiRoute(
+        Role.PCP, Role.PSYCHIATRIST, refused_with=404, path_args=_message
+    ),
     ("GET", "/api/v1/patients"): PhiRoute(
         Role.PCP, Role.ADMIN, path_args=lambda _w: {}, collection=True
     ),
@@ -94,7 +199,7 @@ PHI: dict[tuple[str, str], PhiRoute] = {
     ("POST", "/api/v1/patients/{patient_id:uuid}/care-team"): PhiRoute(
         Role.PCP,
         Role.PSYCHIATRIST,
-        body=lambda w: {"user_id": w.care_manager_id, "team_role": "care_manager"},
+        body=lambda w: {"user_id": w.psychiatrist_id, "team_role": "psychiatrist"},
     ),
     ("DELETE", "/api/v1/patients/{patient_id:uuid}/care-team/{user_id:uuid}"): PhiRoute(
         Role.PCP,
@@ -121,9 +226,11 @@ def app_routes(settings) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def
 
 def test_every_route_is_classified(settings) -> None:  # type: ignore[no-untyped-def]
     routes = app_routes(settings)
-    unclassified = routes - PUBLIC - ACCOUNT - set(PHI)
+    unclassified = routes - PUBLIC - ACCOUNT - AUDIT_LOG - set(PHI)
     assert not unclassified, f"classify these routes in {__file__}: {sorted(unclassified)}"
-    assert not (set(PHI) | ACCOUNT | PUBLIC) - routes, "the table names routes that are gone"
+    assert not (set(PHI) | ACCOUNT | PUBLIC | AUDIT_LOG) - routes, (
+        "the table names routes that are gone"
+    )
 
 
 @pytest.fixture
@@ -138,7 +245,34 @@ async def world(server: Server, clinic: Clinic) -> World:
     admin = bearer((await sign_in(server.client, clinic.email(Role.ADMIN)))["access_token"])
     users = (await server.client.get("/api/v1/users", headers=admin)).json()["users"]
     care_manager = next(u["id"] for u in users if u["role"] == "care_manager")
-    return World(server, clinic, other, created.json()["id"], care_manager)
+    psychiatrist = next(u["id"] for u in users if u["role"] == "psychiatrist")
+    patient_id = created.json()["id"]
+    referral = await server.client.post(
+        "/api/v1/referrals",
+        json={
+            "patient_id": patient_id,
+            "receiving_service": "care_management",
+            "receiving_user_id": care_manager,
+            "reason": "Review",
+        },
+        headers=pcp,
+    )
+    conversation_id = referral.json()["conversation_id"]
+    messages = f"/api/v1/conversations/{conversation_id}/messages"
+    message = await server.client.post(messages, json={"body": "Hi"}, headers=pcp)  # seq 2
+    care = bearer((await sign_in(server.client, clinic.email(Role.CARE_MANAGER)))["access_token"])
+    await server.client.post(messages, json={"body": "Hello"}, headers=care)  # seq 3: unread
+    return World(
+        server,
+        clinic,
+        other,
+        patient_id,
+        care_manager,
+        psychiatrist,
+        referral.json()["id"],
+        conversation_id,
+        message.json()["id"],
+    )
 
 
 async def call(
@@ -149,19 +283,10 @@ async def call(
     path = template
     for name, value in spec.path_args(world).items():
         path = path.replace(f"{{{name}:uuid}}", value)
+    assert "{" not in path, f"no value for a parameter of {template}"
     return await world.server.client.request(
         method, path, json=spec.body(world), headers=headers or {}
     )
-
-
-async def prepare(world: World, key: tuple[str, str]) -> None:
-    """Routes that remove something need it there first."""
-    if key[1].endswith("{user_id:uuid}"):
-        await call(
-            world,
-            ("POST", "/api/v1/patients/{patient_id:uuid}/care-team"),
-            await world.headers(Role.PCP),
-        )
 
 
 PHI_KEYS = sorted(PHI)
@@ -177,17 +302,16 @@ async def test_phi_route_refuses_a_missing_token(world: World, key: tuple[str, s
 
 @pytest.mark.parametrize("key", PHI_KEYS, ids=[f"{m} {p}" for m, p in PHI_KEYS])
 async def test_phi_route_refuses_the_wrong_role(world: World, key: tuple[str, str]) -> None:
-    await prepare(world, key)
     response = await call(world, key, await world.headers(PHI[key].wrong_role))
-    assert response.status_code == 403, response.text
+    assert response.status_code == PHI[key].refused_with, response.text
     assert "Walk Patient" not in response.text
+    assert world.patient_id not in response.text
 
 
 @pytest.mark.parametrize("key", PHI_KEYS, ids=[f"{m} {p}" for m, p in PHI_KEYS])
 async def test_phi_route_never_reaches_another_organization(
     world: World, key: tuple[str, str]
 ) -> None:
-    await prepare(world, key)
     stranger = await world.headers(PHI[key].allowed, world.other)
     response = await call(world, key, stranger)
     if PHI[key].collection:
@@ -199,7 +323,6 @@ async def test_phi_route_never_reaches_another_organization(
 
 @pytest.mark.parametrize("key", PHI_KEYS, ids=[f"{m} {p}" for m, p in PHI_KEYS])
 async def test_phi_route_success_is_audited(world: World, key: tuple[str, str]) -> None:
-    await prepare(world, key)
     response = await call(world, key, await world.headers(PHI[key].allowed))
     assert response.status_code in {200, 201, 204}, response.text
     async with world.server.rt.db.transaction() as db:

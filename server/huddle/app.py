@@ -13,13 +13,16 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from huddle import __version__
 from huddle.care.routes import CONTROLLERS as CARE_CONTROLLERS
 from huddle.clock import Clock
+from huddle.compliance.routes import CONTROLLERS as COMPLIANCE_CONTROLLERS
 from huddle.config import Settings
 from huddle.dependencies import DEPENDENCIES
 from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
 from huddle.jobs import audit_checkpoints
+from huddle.messaging.routes import CONTROLLERS as MESSAGING_CONTROLLERS
 from huddle.observability import RequestTracking
+from huddle.realtime.routes import realtime
 from huddle.runtime import Runtime
 from huddle.webclient import web_client_router
 
@@ -50,6 +53,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             ready,
             *IDENTITY_CONTROLLERS,
             *CARE_CONTROLLERS,
+            *MESSAGING_CONTROLLERS,
+            *COMPLIANCE_CONTROLLERS,
+            realtime,
             web_client_router(settings.web_dist_dir),
         ],
         dependencies=DEPENDENCIES,

@@ -60,10 +60,17 @@ class Settings:
     web_dist_dir: Path = Path("clients/web/dist")
     # 0 turns the periodic audit checkpoints off (e.g. when a cron job signs them).
     audit_checkpoint_minutes: int = 60
+    # Browser origins, besides the public URL's own, that may open the WebSocket.
+    extra_origins: frozenset[str] = frozenset()
 
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        parts = urlsplit(self.public_url)
+        return self.extra_origins | {f"{parts.scheme}://{parts.netloc}"}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,6 +119,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ),
         ),
         web_dist_dir=reader.get("HUDDLE_WEB_DIST_DIR", defaults.web_dist_dir, Path),
+        extra_origins=reader.get("HUDDLE_ALLOWED_ORIGINS", frozenset(), _origins),
         audit_checkpoint_minutes=reader.get(
             "HUDDLE_AUDIT_CHECKPOINT_MINUTES",
             defaults.audit_checkpoint_minutes,
@@ -174,6 +182,16 @@ def _http_url(raw: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ValueError(f"must be an absolute http(s) URL, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _origins(raw: str) -> frozenset[str]:
+    origins = set()
+    for item in filter(None, (part.strip().rstrip("/") for part in raw.split(","))):
+        parts = urlsplit(item)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path:
+            raise ValueError(f"each origin must look like https://host[:port], got {item!r}")
+        origins.add(item)
+    return frozenset(origins)
 
 
 def _non_empty(raw: str) -> str:

@@ -13,6 +13,8 @@ from huddle.actor import Actor, RequestContext, Role
 from huddle.care import service as care
 from huddle.identity import accounts
 from huddle.identity.models import Organization, User
+from huddle.messaging import referrals
+from huddle.messaging import service as messaging
 from huddle.protect.policy import Sensitivity
 from huddle.runtime import Runtime
 from huddle.unit_of_work import unit_of_work
@@ -77,7 +79,8 @@ async def load_demo(rt: Runtime, *, only_if_empty: bool) -> DemoResult:
     org, users = await accounts.create_organization(rt, ORGANIZATION_NAME, staff)
     by_email = {user.email: user for user in users}
     patient_ids = await _load_patients(rt, by_email)
-    await _add_portal_account(rt, org.id, patient_ids[0], password)
+    portal = await _add_portal_account(rt, org.id, patient_ids[0], password)
+    await _load_conversations(rt, by_email | {PATIENT_EMAIL: portal}, patient_ids[0])
     return DemoResult(created=True, password=password, emails=emails)
 
 
@@ -89,6 +92,7 @@ def _acting(user: User) -> Actor:
         role=Role(user.role),
         session_id=uuid.uuid4(),
         context=RequestContext(request_id="demo-load"),
+        patient_id=user.patient_id,
     )
 
 
@@ -112,12 +116,41 @@ async def _load_patients(rt: Runtime, users: dict[str, User]) -> list[uuid.UUID]
     return ids
 
 
+async def _load_conversations(rt: Runtime, users: dict[str, User], patient_id: uuid.UUID) -> None:
+    """A referral thread (PCP to care manager) and a patient thread, with replies."""
+    pcp, care_manager, patient = (
+        _acting(users[e]) for e in ("pcp@example.org", "care@example.org", PATIENT_EMAIL)
+    )
+    await referrals.create_referral(
+        rt,
+        pcp,
+        referrals.ReferralDraft(
+            patient_id,
+            referrals.ReceivingService.CARE_MANAGEMENT,
+            "PHQ-9 of 16 at today's visit; low mood since spring. "
+            "Please enrol in collaborative care.",
+            referrals.Urgency.SOON,
+            receiving_user_id=users["care@example.org"].id,
+        ),
+    )
+    thread = await messaging.start_conversation(
+        rt, care_manager, messaging.ConversationKind.PATIENT, patient_id, []
+    )
+    for actor, body in (
+        (care_manager, "Hi Maria, this is Carmen from the care team. How have you been sleeping?"),
+        (patient, "A bit better this week, thank you. Still waking up early."),
+        (care_manager, "Thanks for telling me. Let's talk it through on Thursday at 10."),
+    ):
+        await messaging.send_message(rt, actor, thread.id, messaging.MessageDraft(body))
+
+
 async def _add_portal_account(
     rt: Runtime, organization_id: uuid.UUID, patient_id: uuid.UUID, password: str
-) -> None:
+) -> User:
     # The name lives only in the encrypted patient record, never in the users table.
     new = accounts.NewUser(PATIENT_EMAIL, "Patient portal account", Role.PATIENT, password)
     password_hash = await accounts.checked_password_hash(rt, new, mfa_enabled=False)
     async with unit_of_work(rt) as uow:
         user = await accounts.insert_user(uow, organization_id, new, password_hash)
         await care.link_portal_account(uow, patient_id, user)
+    return user

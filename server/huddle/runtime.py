@@ -8,6 +8,7 @@ import huddle.models  # noqa: F401  (every table is mapped before the first quer
 from huddle.clock import Clock, SystemClock
 from huddle.config import Settings
 from huddle.db import Database
+from huddle.events import EventBus, MemoryBus
 from huddle.identity.passwords import PasswordHasher
 from huddle.identity.tokens import SigningKeys, TokenSigner
 from huddle.protect.crypto import Envelope
@@ -23,6 +24,7 @@ class Runtime:
     tokens: TokenSigner
     keyring: FileKeyring
     envelope: Envelope
+    events: EventBus
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -38,6 +40,7 @@ class Runtime:
             tokens=TokenSigner(keys, issuer=settings.public_url, clock=clock),
             keyring=keyring,
             envelope=Envelope(keyring, clock),
+            events=MemoryBus(),
         )
 
 

@@ -13,6 +13,7 @@ the work is rolled back: `raise uow.refuse(error, ...)`.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,10 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from huddle.actor import Actor, RequestContext
 from huddle.errors import HuddleError
+from huddle.events import Event
 from huddle.protect import audit
 from huddle.protect.audit import Action, AuditRecord, Outcome
 from huddle.protect.crypto import Binding, DecryptionFailed
 from huddle.runtime import Runtime
+
+log = logging.getLogger("huddle.unit_of_work")
 
 
 @dataclass(slots=True)
@@ -38,6 +42,8 @@ class UnitOfWork:
     # Records kept even when the transaction rolls back (denials, integrity failures).
     kept_on_failure: list[AuditRecord] = field(default_factory=list)
     error_after_commit: HuddleError | None = None
+    # Published to the event bus once (and only if) the transaction commits.
+    events: list[Event] = field(default_factory=list)
 
     def audit(
         self,
@@ -95,6 +101,9 @@ class UnitOfWork:
         self.kept_on_failure.append(record)
         return error
 
+    def publish_after_commit(self, event: Event) -> None:
+        self.events.append(event)
+
     def fail_after_commit(self, error: HuddleError) -> None:
         """Commit this work (and its audit records), then raise `error`."""
         self.error_after_commit = error
@@ -138,5 +147,16 @@ async def unit_of_work(
             async with rt.db.transaction() as db:
                 await audit.append(db, uow.kept_on_failure, rt.clock.now())
         raise
+    if uow.events:
+        await _publish(rt, uow.events)
     if uow.error_after_commit is not None:
         raise uow.error_after_commit
+
+
+async def _publish(rt: Runtime, events: list[Event]) -> None:
+    # The change is committed; a bus failure only delays real-time delivery (clients
+    # catch up from the database), so it is logged, never raised.
+    try:
+        await rt.events.publish(events)
+    except Exception:
+        log.exception("event publish failed; clients will catch up on resume")

@@ -321,7 +321,7 @@ async def erase_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> Non
         if portal is not None:
             portal.patient_id, portal.is_active = None, False
             portal.deactivated_at = rt.clock.now()
-            await revoke_sessions_of(uow.db, portal.id, "patient_erased", rt.clock.now())
+            await revoke_sessions_of(uow, portal.id, "patient_erased", rt.clock.now())
         await uow.db.delete(patient)
         uow.audit(
             Action.DELETE,
@@ -329,6 +329,54 @@ async def erase_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> Non
             patient.id,
             patient_id=patient.id,
             data_keys_destroyed=str(shredded),
+        )
+
+
+async def authorize_patient(
+    uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, action: PatientAction
+) -> tuple[Patient, Decision]:
+    """For other domains' services: the patient (NotFound outside the organization) and
+    the caller's access to it; a refusal is audited and raised."""
+    patient = await _patient_in_org(uow, actor, patient_id)
+    return patient, await _authorize(uow, actor, action, patient)
+
+
+async def care_team_user_ids(uow: UnitOfWork, patient_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await uow.db.scalars(
+        select(CareTeamMember.user_id).where(CareTeamMember.patient_id == patient_id)
+    )
+    return list(rows)
+
+
+async def portal_user_id(uow: UnitOfWork, patient_id: uuid.UUID) -> uuid.UUID | None:
+    return await uow.db.scalar(
+        select(User.id).where(User.patient_id == patient_id, User.is_active.is_(True))
+    )
+
+
+async def join_care_team(
+    uow: UnitOfWork, patient_id: uuid.UUID, user: User, added_by: uuid.UUID
+) -> None:
+    """Put a clinician on the care team if not there yet (a referral's receiver)."""
+    present = await uow.db.scalar(
+        select(
+            exists().where(
+                CareTeamMember.patient_id == patient_id, CareTeamMember.user_id == user.id
+            )
+        )
+    )
+    if not present:
+        uow.db.add(
+            CareTeamMember(
+                patient_id=patient_id,
+                user_id=user.id,
+                team_role=user.role,
+                added_at=uow.rt.clock.now(),
+                added_by=added_by,
+            )
+        )
+        uow.audit(
+            Action.CREATE, "care_team_member", user.id, patient_id=patient_id, team_role=user.role
         )
 
 

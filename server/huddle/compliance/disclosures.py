@@ -1,6 +1,6 @@
 """A patient's accounting of disclosures (in the style of HIPAA §164.528): who reached
-their record, when, how often and how, one line per person. Pure: the service hands it
-the audit events already counted per person, action and outcome."""
+their record, when, how often and how, one line per person. The database counts the
+events per person, action and outcome (`grouped_accesses`); `per_person` makes lines."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Row, Select, case, func, select
+
+from huddle.compliance.query import AuditFilter, actor_name, break_glass_condition, event_actor
+from huddle.identity.models import User
 from huddle.protect.audit import Action, Outcome
+from huddle.protect.models import AuditEvent
 
 # What counts as access to a patient's data.
 ACCESS_ACTIONS = (
@@ -36,6 +42,13 @@ class AccessGroup:
     count: int
     flagged: int  # how many of them are flagged break-glass
 
+    @classmethod
+    def of(cls, row: Row[Any]) -> AccessGroup:
+        """From a row of `grouped_accesses`."""
+        user_id, role, display_name, action, outcome, first, last, count, flagged = row
+        name = actor_name(role, display_name)
+        return cls(user_id, role, name, action, outcome, first, last, count, int(flagged))
+
 
 @dataclass(frozen=True, slots=True)
 class PersonAccess:
@@ -48,6 +61,31 @@ class PersonAccess:
     denied: int  # refused attempts
     kinds: tuple[str, ...]  # the actions of the successful accesses
     flagged: bool  # any break-glass access among them
+
+
+def grouped_accesses(organization_id: uuid.UUID, window: AuditFilter) -> Select[Any]:
+    """The organization's access events matching `window` (which names the patient),
+    counted per person, action and outcome."""
+    person = (AuditEvent.actor_user_id, AuditEvent.actor_role, User.display_name)
+    kind = (AuditEvent.action, AuditEvent.outcome)
+    return (
+        select(
+            *person,
+            *kind,
+            func.min(AuditEvent.at),
+            func.max(AuditEvent.at),
+            func.count(),
+            func.sum(case((break_glass_condition(), 1), else_=0)),
+        )
+        .outerjoin(User, event_actor())
+        .where(
+            AuditEvent.organization_id == organization_id,
+            AuditEvent.action.in_([a.value for a in ACCESS_ACTIONS]),
+            AuditEvent.outcome.in_([Outcome.SUCCESS.value, Outcome.DENIED.value]),
+            *window.conditions(),
+        )
+        .group_by(*person, *kind)
+    )
 
 
 def per_person(groups: Iterable[AccessGroup]) -> list[PersonAccess]:

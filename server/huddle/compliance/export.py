@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from huddle.compliance.query import COLUMNS, AuditEntry
 from huddle.protect.audit import utc_iso
 
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+# Sent as "text/csv; charset=utf-8": Litestar adds the charset to text/* types itself.
+CSV_MEDIA_TYPE = "text/csv"
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection);
 # a leading single quote makes it text. Tab and carriage return are OWASP's additions.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huddle.actor import Role
@@ -137,35 +137,40 @@ def _detail_text(value: object) -> str:
 
 def readable_events(organization_id: uuid.UUID) -> Select[Any]:
     """Every event of one organization, each with its actor's display name."""
-    actor = and_(
-        User.id == AuditEvent.actor_user_id, User.organization_id == AuditEvent.organization_id
-    )
     return (
         select(
             *(getattr(AuditEvent, name) for name in EVENT_FIELDS),
             User.display_name.label("actor_display_name"),
             User.patient_id.label("actor_patient_id"),
         )
-        .outerjoin(User, actor)
+        .outerjoin(User, event_actor())
         .where(AuditEvent.organization_id == organization_id)
+    )
+
+
+def event_actor() -> ColumnElement[bool]:
+    """Joins an event to the user who acted (of the event's own organization)."""
+    return and_(
+        User.id == AuditEvent.actor_user_id, User.organization_id == AuditEvent.organization_id
     )
 
 
 def break_glass_condition() -> ColumnElement[bool]:
     """Events flagged for review as break-glass: the grant and every read under it."""
-    return or_(
-        AuditEvent.action == Action.BREAK_GLASS.value,
-        AuditEvent.detail["flagged"].as_string() == BREAK_GLASS_FLAG,
-    )
+    # Coalesced so that the negation also holds for events without a `flagged` key.
+    flagged = func.coalesce(AuditEvent.detail["flagged"].as_string(), "")
+    return or_(AuditEvent.action == Action.BREAK_GLASS.value, flagged == BREAK_GLASS_FLAG)
 
 
 def without_part2(organization_id: uuid.UUID) -> ColumnElement[bool]:
-    """Leaves out events about patients labelled 42 CFR Part 2."""
-    part2 = select(Patient.id).where(
+    """Leaves out events about patients labelled 42 CFR Part 2. Fails closed: it keeps
+    only events about no patient or about a patient known *not* to be Part 2, so an
+    erased patient, whose label went with the record, is left out too."""
+    cleared = select(Patient.id).where(
         Patient.organization_id == organization_id,
-        Patient.sensitivity == Sensitivity.SUBSTANCE_USE_PART2.value,
+        Patient.sensitivity != Sensitivity.SUBSTANCE_USE_PART2.value,
     )
-    return or_(AuditEvent.patient_id.is_(None), AuditEvent.patient_id.not_in(part2))
+    return or_(AuditEvent.patient_id.is_(None), AuditEvent.patient_id.in_(cleared))
 
 
 async def fetch(db: AsyncSession, statement: Select[Any]) -> list[AuditEntry]:

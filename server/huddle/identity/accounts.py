@@ -121,7 +121,7 @@ async def set_user_active(rt: Runtime, actor: Actor, user_id: uuid.UUID, active:
         user.is_active = active
         user.deactivated_at = None if active else now
         if not active:
-            await revoke_sessions_of(uow.db, user.id, "deactivated", now)
+            await revoke_sessions_of(uow, user.id, "deactivated", now)
         uow.audit(Action.USER_REACTIVATED if active else Action.USER_DEACTIVATED, "user", user.id)
         return user
 
@@ -133,7 +133,7 @@ async def reset_mfa(rt: Runtime, actor: Actor, user_id: uuid.UUID) -> User:
         user = await _user_in_org(uow, actor, user_id)
         _clear_mfa(user)
         await uow.db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-        await revoke_sessions_of(uow.db, user.id, "mfa_reset", rt.clock.now())
+        await revoke_sessions_of(uow, user.id, "mfa_reset", rt.clock.now())
         uow.audit(Action.MFA_RESET, "user", user.id)
         return user
 
@@ -167,9 +167,7 @@ async def change_password(
         user = await uow.db.get_one(User, actor.user_id, populate_existing=True)
         user.password_hash, user.password_changed_at = new_hash, now
         if sign_out_other_sessions:
-            await revoke_sessions_of(
-                uow.db, user.id, "password_changed", now, keep=actor.session_id
-            )
+            await revoke_sessions_of(uow, user.id, "password_changed", now, keep=actor.session_id)
         uow.audit(
             Action.PASSWORD_CHANGED,
             "user",

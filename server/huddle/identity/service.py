@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from huddle.actor import Actor, RequestContext, Role
 from huddle.errors import RateLimited, Unauthorized
+from huddle.events import Event
 from huddle.identity import throttle, totp
 from huddle.identity.models import AuthSession, Organization, RecoveryCode, RefreshToken, User
 from huddle.identity.tokens import ACCESS_AUDIENCE, MFA_AUDIENCE, MFA_CHALLENGE_TTL
@@ -30,6 +30,8 @@ from huddle.unit_of_work import UnitOfWork, unit_of_work
 ACTIVITY_RESOLUTION = timedelta(seconds=15)
 
 INVALID_CREDENTIALS = "The e-mail or password is incorrect."
+# Event type sent to a user's connections when one of their sessions ends.
+SESSION_ENDED = "session.ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ async def logout(rt: Runtime, actor: Actor) -> None:
         auth_session = await uow.db.get_one(AuthSession, actor.session_id)
         revoke(auth_session, "logout", rt.clock.now())
         uow.audit(Action.LOGOUT, "session", auth_session.id)
+        _announce_session_end(uow, actor.user_id, auth_session.id)
 
 
 async def authenticate(rt: Runtime, access_token: str, context: RequestContext) -> SignedIn:
@@ -188,6 +191,26 @@ async def authenticate(rt: Runtime, access_token: str, context: RequestContext) 
     return SignedIn(actor, needs_mfa_enrolment=org.mfa_required and not auth_session.mfa_verified)
 
 
+async def check_session(rt: Runtime, actor: Actor) -> None:
+    """Raise Unauthorized if the actor's session has ended, expired or gone idle, without
+    counting as activity (an open WebSocket alone must not keep a session alive)."""
+    now = rt.clock.now()
+    async with unit_of_work(rt, actor=actor) as uow:
+        row = (
+            await uow.db.execute(
+                select(AuthSession, User, Organization)
+                .join(User, User.id == AuthSession.user_id)
+                .join(Organization, Organization.id == User.organization_id)
+                .where(AuthSession.id == actor.session_id)
+            )
+        ).one_or_none()
+        if row is None:
+            raise Unauthorized("The session has ended. Sign in again.", code="session_revoked")
+        failure = _session_failure(uow, row[0], row[1], row[2], now)
+        if failure is not None:
+            uow.fail_after_commit(failure)
+
+
 def revoke(auth_session: AuthSession, reason: str, now: datetime) -> None:
     if auth_session.revoked_at is None:
         auth_session.revoked_at = now
@@ -195,22 +218,31 @@ def revoke(auth_session: AuthSession, reason: str, now: datetime) -> None:
 
 
 async def revoke_sessions_of(
-    db: AsyncSession,
+    uow: UnitOfWork,
     user_id: uuid.UUID,
     reason: str,
     now: datetime,
     *,
     keep: uuid.UUID | None = None,
 ) -> None:
-    """Revoke every live session of a user, except `keep` if given."""
+    """Revoke every live session of a user, except `keep` if given; open WebSockets of
+    those sessions are closed as soon as the change commits."""
     statement = (
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
+        .returning(AuthSession.id)
     )
     if keep is not None:
         statement = statement.where(AuthSession.id != keep)
-    await db.execute(statement)
+    for session_id in (await uow.db.execute(statement)).scalars():
+        _announce_session_end(uow, user_id, session_id)
+
+
+def _announce_session_end(uow: UnitOfWork, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+    uow.publish_after_commit(
+        Event(SESSION_ENDED, frozenset({user_id}), {"session_id": str(session_id)})
+    )
 
 
 async def _active_user_by_email(uow: UnitOfWork, email: str) -> User | None:

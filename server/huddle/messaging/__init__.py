@@ -1,0 +1,1 @@
+"""Messaging: referrals, conversations (threads), participants and messages."""

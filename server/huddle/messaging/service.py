@@ -1,0 +1,697 @@
+"""Conversations and messages: the only code that writes them.
+
+Sending is idempotent on (sender, client_msg_id) and acknowledged only after commit.
+Each message takes the conversation's next `seq`; each change (new, edited, redacted)
+takes its next `revision`, which is what clients resume from. Every read of message
+content and every change is audited; events go out only after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select, update
+
+from huddle.actor import Actor, Role
+from huddle.care import service as care
+from huddle.errors import Conflict, Forbidden, Invalid, NotFound
+from huddle.events import Event
+from huddle.identity.models import User
+from huddle.messaging.models import Conversation, Message, MessageVersion, Participant
+from huddle.protect.audit import Action
+from huddle.protect.crypto import Binding
+from huddle.protect.policy import PatientAction
+from huddle.runtime import Runtime
+from huddle.unit_of_work import UnitOfWork, unit_of_work
+
+OWNER_TYPE = "conversation"
+MAX_BODY_CHARS = 10_000
+MAX_PAGE = 200
+
+
+class ConversationKind(StrEnum):
+    REFERRAL = "referral"
+    PATIENT = "patient"  # the care team and the patient
+    STAFF = "staff"  # staff only, about a patient or not
+
+
+class Priority(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+
+class MessageKind(StrEnum):
+    USER = "user"
+    SYSTEM = "system"  # posted by Huddle: referral and task changes
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDraft:
+    body: str
+    client_msg_id: str | None = None
+    priority: Priority = Priority.ROUTINE
+    reply_to_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    seq: int
+    revision: int
+    sender_id: uuid.UUID | None
+    kind: MessageKind
+    priority: Priority
+    body: str | None  # None once redacted
+    reply_to_seq: int | None
+    client_msg_id: str | None
+    version: int
+    created_at: datetime
+    edited_at: datetime | None
+    redacted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantView:
+    user_id: uuid.UUID
+    display_name: str
+    role: Role
+    read_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: uuid.UUID
+    kind: ConversationKind
+    patient_id: uuid.UUID | None
+    referral_id: uuid.UUID | None
+    last_seq: int
+    last_revision: int
+    last_activity_at: datetime
+    unread: int
+    participants: list[ParticipantView]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    version: int
+    body: str | None
+    replaced_at: datetime
+
+
+# ------------------------------------------------------------------ conversations
+
+
+async def open_conversation(
+    uow: UnitOfWork,
+    actor: Actor,
+    kind: ConversationKind,
+    patient_id: uuid.UUID | None,
+    member_ids: list[uuid.UUID],
+    referral_id: uuid.UUID | None = None,
+) -> Conversation:
+    """Create a conversation inside the caller's unit of work (referrals use this)."""
+    now = uow.rt.clock.now()
+    conversation = Conversation(
+        id=uuid.uuid4(),
+        organization_id=actor.organization_id,
+        kind=kind.value,
+        patient_id=patient_id,
+        referral_id=referral_id,
+        last_seq=0,
+        last_revision=0,
+        last_activity_at=now,
+        created_at=now,
+    )
+    uow.db.add(conversation)
+    await uow.db.flush()
+    for user_id in dict.fromkeys([actor.user_id, *member_ids]):
+        uow.db.add(
+            Participant(conversation_id=conversation.id, user_id=user_id, read_seq=0, joined_at=now)
+        )
+    await uow.db.flush()
+    uow.audit(
+        Action.CREATE, "conversation", conversation.id, patient_id=patient_id, kind=kind.value
+    )
+    return conversation
+
+
+async def start_conversation(
+    rt: Runtime,
+    actor: Actor,
+    kind: ConversationKind,
+    patient_id: uuid.UUID | None,
+    member_ids: list[uuid.UUID],
+) -> ConversationView:
+    """Start a patient thread (care team and patient) or a staff thread. Members must be
+    active users of the organization; about a patient, the caller must have access."""
+    if kind is ConversationKind.REFERRAL:
+        raise Invalid("Referral threads open with their referral.", code="use_referrals")
+    if actor.role is Role.PATIENT or actor.role is Role.ADMIN:
+        raise Forbidden("Your role cannot start conversations.", code="wrong_role")
+    async with unit_of_work(rt, actor=actor) as uow:
+        members = list(member_ids)
+        if patient_id is not None:
+            await care.authorize_patient(uow, actor, patient_id, PatientAction.READ)
+        if kind is ConversationKind.PATIENT:
+            if patient_id is None:
+                raise Invalid("A patient thread needs a patient.", code="patient_required")
+            members += await care.care_team_user_ids(uow, patient_id)
+            portal = await care.portal_user_id(uow, patient_id)
+            if portal is None:
+                raise Conflict("This patient has no portal account yet.", code="no_portal_account")
+            members.append(portal)
+        await _check_members(uow, actor, members, allow_patient=kind is ConversationKind.PATIENT)
+        conversation = await open_conversation(uow, actor, kind, patient_id, members)
+        return await _conversation_view(uow, actor, conversation)
+
+
+async def list_conversations(rt: Runtime, actor: Actor) -> list[ConversationView]:
+    """The caller's conversations, most recent activity first, with unread counts
+    (computed from sequence numbers: nothing is decrypted)."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        rows = await uow.db.scalars(
+            select(Conversation)
+            .join(Participant, Participant.conversation_id == Conversation.id)
+            .where(
+                Participant.user_id == actor.user_id,
+                Conversation.organization_id == actor.organization_id,
+            )
+            .order_by(Conversation.last_activity_at.desc())
+        )
+        conversations = rows.all()
+        for conversation in conversations:
+            _audit_listed(uow, conversation)
+        return [await _conversation_view(uow, actor, c) for c in conversations]
+
+
+async def get_conversation(
+    rt: Runtime, actor: Actor, conversation_id: uuid.UUID
+) -> ConversationView:
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation = await _joined(uow, actor, conversation_id)
+        _audit_listed(uow, conversation)
+        return await _conversation_view(uow, actor, conversation)
+
+
+# ----------------------------------------------------------------------- messages
+
+
+async def send_message(
+    rt: Runtime, actor: Actor, conversation_id: uuid.UUID, draft: MessageDraft
+) -> tuple[MessageView, bool]:
+    """Append a message; idempotent on draft.client_msg_id. Returns (message, created):
+    a retry returns the original message and created=False."""
+    body = _checked_body(draft.body)
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation = await _joined(uow, actor, conversation_id, lock=True)
+        if draft.client_msg_id:
+            existing = await uow.db.scalar(
+                select(Message).where(
+                    Message.conversation_id == conversation.id,
+                    Message.sender_id == actor.user_id,
+                    Message.client_msg_id == draft.client_msg_id,
+                )
+            )
+            if existing is not None:
+                return await _message_view(uow, conversation, existing), False
+        if draft.reply_to_seq is not None and not 1 <= draft.reply_to_seq <= conversation.last_seq:
+            raise Invalid(
+                "That message does not exist in this conversation.", code="invalid_reply_to"
+            )
+        message = await append_message(uow, conversation, actor.user_id, body, draft=draft)
+        await uow.db.execute(
+            update(Participant)
+            .where(
+                Participant.conversation_id == conversation.id, Participant.user_id == actor.user_id
+            )
+            .values(read_seq=message.seq)
+        )
+        return await _message_view(uow, conversation, message), True
+
+
+async def append_message(
+    uow: UnitOfWork,
+    conversation: Conversation,
+    sender_id: uuid.UUID | None,
+    body: str,
+    *,
+    draft: MessageDraft | None = None,
+    kind: MessageKind = MessageKind.USER,
+) -> Message:
+    """Seal and append a message within the caller's unit of work (which must hold the
+    conversation row locked); audits it and publishes `message.created` after commit."""
+    now = uow.rt.clock.now()
+    conversation.last_seq += 1
+    conversation.last_revision += 1
+    conversation.last_activity_at = now
+    message = Message(
+        id=uuid.uuid4(),
+        conversation_id=conversation.id,
+        seq=conversation.last_seq,
+        revision=conversation.last_revision,
+        sender_id=sender_id,
+        client_msg_id=draft.client_msg_id if draft else None,
+        kind=kind.value,
+        priority=(draft.priority if draft else Priority.ROUTINE).value,
+        reply_to_seq=draft.reply_to_seq if draft else None,
+        version=1,
+        created_at=now,
+    )
+    message.body = await _seal(uow, conversation, message.id, "body", body)
+    uow.db.add(message)
+    await uow.db.flush()
+    uow.audit(
+        Action.CREATE,
+        "message",
+        message.id,
+        patient_id=conversation.patient_id,
+        conversation_id=str(conversation.id),
+        seq=str(message.seq),
+    )
+    await _publish(uow, conversation, "message.created", message)
+    return message
+
+
+async def list_messages(
+    rt: Runtime,
+    actor: Actor,
+    conversation_id: uuid.UUID,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> tuple[list[MessageView], int]:
+    """A page of messages in seq order (after=SEQ pages forward, before=SEQ backward,
+    default the latest) and the conversation's last seq. One audited read per page."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid(f"limit must be from 1 to {MAX_PAGE}.", code="invalid_limit")
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation = await _joined(uow, actor, conversation_id)
+        query = select(Message).where(Message.conversation_id == conversation.id)
+        if after is not None:
+            query = query.where(Message.seq > after).order_by(Message.seq).limit(limit)
+        else:
+            if before is not None:
+                query = query.where(Message.seq < before)
+            query = query.order_by(Message.seq.desc()).limit(limit)
+        rows = sorted((await uow.db.scalars(query)).all(), key=lambda m: m.seq)
+        _audit_read(uow, conversation, rows)
+        return [await _message_view(uow, conversation, m) for m in rows], conversation.last_seq
+
+
+async def changes_since(
+    rt: Runtime, actor: Actor, conversation_id: uuid.UUID, revision: int, limit: int = MAX_PAGE
+) -> tuple[list[MessageView], int]:
+    """Messages created or changed after `revision`, in revision order, and the
+    conversation's last revision: what a reconnecting client missed."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation = await _joined(uow, actor, conversation_id)
+        rows = (
+            await uow.db.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation.id, Message.revision > revision)
+                .order_by(Message.revision)
+                .limit(limit)
+            )
+        ).all()
+        _audit_read(uow, conversation, rows)
+        views = [await _message_view(uow, conversation, m) for m in rows]
+        return views, conversation.last_revision
+
+
+async def edit_message(rt: Runtime, actor: Actor, message_id: uuid.UUID, body: str) -> MessageView:
+    """Replace a message's body (sender only); the earlier body is kept, sealed, as
+    history visible to the participants."""
+    body = _checked_body(body)
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation, message = await _own_message(uow, actor, message_id)
+        now = rt.clock.now()
+        # The old body moves to a history row, sealed anew for that row.
+        current = await _open(uow, conversation, message.id, "body", message.body)
+        assert current is not None  # redacted messages were refused above
+        history_id = uuid.uuid4()
+        uow.db.add(
+            MessageVersion(
+                id=history_id,
+                message_id=message.id,
+                version=message.version,
+                body=await _seal(uow, conversation, history_id, "body", current),
+                replaced_at=now,
+                replaced_by=actor.user_id,
+            )
+        )
+        message.version += 1
+        message.body = await _seal(uow, conversation, message.id, "body", body)
+        message.edited_at = now
+        await _bump_revision(uow, conversation, message)
+        uow.audit(
+            Action.UPDATE,
+            "message",
+            message.id,
+            patient_id=conversation.patient_id,
+            version=str(message.version),
+        )
+        await _publish(uow, conversation, "message.updated", message)
+        return await _message_view(uow, conversation, message)
+
+
+async def redact_message(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> MessageView:
+    """Remove a message's content and its history (sender only); the audit trail and
+    the message's place in the thread remain."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation, message = await _own_message(uow, actor, message_id)
+        message.body = None
+        message.redacted_at = rt.clock.now()
+        await uow.db.execute(
+            update(MessageVersion).where(MessageVersion.message_id == message.id).values(body=None)
+        )
+        await _bump_revision(uow, conversation, message)
+        uow.audit(
+            Action.DELETE,
+            "message",
+            message.id,
+            patient_id=conversation.patient_id,
+            change="redacted",
+        )
+        await _publish(uow, conversation, "message.updated", message)
+        return await _message_view(uow, conversation, message)
+
+
+async def message_history(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> list[VersionView]:
+    async with unit_of_work(rt, actor=actor) as uow:
+        message = await uow.db.get(Message, message_id)
+        if message is None:
+            raise NotFound("No such message.")
+        conversation = await _joined(uow, actor, message.conversation_id)
+        versions = (
+            await uow.db.scalars(
+                select(MessageVersion)
+                .where(MessageVersion.message_id == message.id)
+                .order_by(MessageVersion.version)
+            )
+        ).all()
+        uow.audit(Action.READ, "message_history", message.id, patient_id=conversation.patient_id)
+        return [
+            VersionView(
+                v.version, await _open(uow, conversation, v.id, "body", v.body), v.replaced_at
+            )
+            for v in versions
+        ]
+
+
+async def mark_read(rt: Runtime, actor: Actor, conversation_id: uuid.UUID, seq: int) -> int:
+    """Move the caller's read cursor forward to `seq` (never back); returns it. Others
+    in the conversation get a `receipt` event."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation = await _joined(uow, actor, conversation_id)
+        if not 0 <= seq <= conversation.last_seq:
+            raise Invalid("That message does not exist in this conversation.", code="invalid_seq")
+        participant = await uow.db.scalar(
+            select(Participant).where(
+                Participant.conversation_id == conversation.id, Participant.user_id == actor.user_id
+            )
+        )
+        assert participant is not None
+        if seq > participant.read_seq:
+            participant.read_seq = seq
+            uow.audit(
+                Action.UPDATE,
+                "read_cursor",
+                conversation.id,
+                patient_id=conversation.patient_id,
+                read_seq=str(seq),
+            )
+            uow.publish_after_commit(
+                Event(
+                    "receipt",
+                    await _participant_ids(uow, conversation.id),
+                    {
+                        "conversation_id": str(conversation.id),
+                        "user_id": str(actor.user_id),
+                        "read_seq": seq,
+                    },
+                )
+            )
+        return participant.read_seq
+
+
+async def signal_typing(rt: Runtime, actor: Actor, conversation_id: uuid.UUID) -> None:
+    """Tell the other participants the caller is typing (an event only; nothing stored)."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation = await _joined(uow, actor, conversation_id)
+        others = await _participant_ids(uow, conversation.id) - {actor.user_id}
+        uow.publish_after_commit(
+            Event(
+                "typing",
+                others,
+                {"conversation_id": str(conversation.id), "user_id": str(actor.user_id)},
+            )
+        )
+
+
+async def announce_presence(rt: Runtime, actor: Actor, status: str) -> None:
+    """Tell everyone who shares a conversation with the caller that they are online or
+    away (an event only)."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        mine = select(Participant.conversation_id).where(Participant.user_id == actor.user_id)
+        peers = await uow.db.scalars(
+            select(Participant.user_id).where(Participant.conversation_id.in_(mine)).distinct()
+        )
+        uow.publish_after_commit(
+            Event(
+                "presence",
+                frozenset(peers) - {actor.user_id},
+                {"user_id": str(actor.user_id), "status": status},
+            )
+        )
+
+
+async def revisions(rt: Runtime, actor: Actor) -> dict[uuid.UUID, int]:
+    """Each of the caller's conversations and its last revision (no content)."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        rows = await uow.db.execute(
+            select(Conversation.id, Conversation.last_revision)
+            .join(Participant, Participant.conversation_id == Conversation.id)
+            .where(
+                Participant.user_id == actor.user_id,
+                Conversation.organization_id == actor.organization_id,
+            )
+        )
+        return {conversation_id: revision for conversation_id, revision in rows}
+
+
+# -------------------------------------------------------------------------- helpers
+
+
+def _checked_body(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise Invalid("A message needs some text.", code="empty_message")
+    if len(body) > MAX_BODY_CHARS:
+        raise Invalid(
+            f"A message holds at most {MAX_BODY_CHARS} characters.", code="message_too_long"
+        )
+    return body
+
+
+async def _joined(
+    uow: UnitOfWork, actor: Actor, conversation_id: uuid.UUID, *, lock: bool = False
+) -> Conversation:
+    """The conversation if the caller takes part in it (and is in its organization);
+    otherwise NotFound, so outsiders learn nothing about it."""
+    query = (
+        select(Conversation)
+        .join(Participant, Participant.conversation_id == Conversation.id)
+        .where(
+            Conversation.id == conversation_id,
+            Participant.user_id == actor.user_id,
+            Conversation.organization_id == actor.organization_id,
+        )
+    )
+    conversation = await uow.db.scalar(query.with_for_update(of=Conversation) if lock else query)
+    if conversation is None:
+        raise uow.refuse(
+            NotFound("No such conversation."), Action.READ, "conversation", conversation_id
+        )
+    return conversation
+
+
+async def _own_message(
+    uow: UnitOfWork, actor: Actor, message_id: uuid.UUID
+) -> tuple[Conversation, Message]:
+    message = await uow.db.get(Message, message_id)
+    if message is None:
+        raise NotFound("No such message.")
+    conversation = await _joined(uow, actor, message.conversation_id, lock=True)
+    if message.sender_id != actor.user_id or message.kind != MessageKind.USER:
+        raise uow.refuse(
+            Forbidden("Only the sender can change a message.", code="not_sender"),
+            Action.UPDATE,
+            "message",
+            message.id,
+            patient_id=conversation.patient_id,
+        )
+    if message.redacted_at is not None:
+        raise Conflict("This message was redacted.", code="message_redacted")
+    return conversation, message
+
+
+async def _bump_revision(uow: UnitOfWork, conversation: Conversation, message: Message) -> None:
+    conversation.last_revision += 1
+    message.revision = conversation.last_revision
+    await uow.db.flush()
+
+
+async def _check_members(
+    uow: UnitOfWork, actor: Actor, member_ids: list[uuid.UUID], *, allow_patient: bool
+) -> None:
+    wanted = set(member_ids) - {actor.user_id}
+    if not wanted:
+        raise Invalid("A conversation needs at least one other person.", code="no_members")
+    found = (
+        await uow.db.scalars(
+            select(User).where(
+                User.id.in_(wanted),
+                User.organization_id == actor.organization_id,
+                User.is_active.is_(True),
+            )
+        )
+    ).all()
+    if len(found) != len(wanted) or any(
+        u.role == Role.PATIENT and not allow_patient for u in found
+    ):
+        raise Invalid(
+            "Every member must be an active colleague in your organization.", code="invalid_members"
+        )
+
+
+async def _participant_ids(uow: UnitOfWork, conversation_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    rows = await uow.db.scalars(
+        select(Participant.user_id).where(Participant.conversation_id == conversation_id)
+    )
+    return frozenset(rows)
+
+
+async def _publish(
+    uow: UnitOfWork, conversation: Conversation, event_type: str, message: Message
+) -> None:
+    # Events carry ids and cursors only; clients fetch content through the audited API.
+    uow.publish_after_commit(
+        Event(
+            event_type,
+            await _participant_ids(uow, conversation.id),
+            {
+                "conversation_id": str(conversation.id),
+                "message_id": str(message.id),
+                "seq": message.seq,
+                "revision": message.revision,
+            },
+        )
+    )
+
+
+def _audit_listed(uow: UnitOfWork, conversation: Conversation) -> None:
+    # Who talks with whom about which patient is itself PHI: listing it is a read.
+    uow.audit(
+        Action.READ,
+        "conversation",
+        conversation.id,
+        patient_id=conversation.patient_id,
+        content="metadata",
+    )
+
+
+def _audit_read(uow: UnitOfWork, conversation: Conversation, rows: list[Message]) -> None:
+    if rows:
+        uow.audit(
+            Action.READ,
+            "conversation",
+            conversation.id,
+            patient_id=conversation.patient_id,
+            seqs=f"{rows[0].seq}-{rows[-1].seq}",
+            count=str(len(rows)),
+        )
+
+
+def _binding(conversation: Conversation, row_id: uuid.UUID, column: str) -> Binding:
+    return Binding("messages", column, row_id, conversation.id)
+
+
+async def _seal(
+    uow: UnitOfWork, conversation: Conversation, row_id: uuid.UUID, column: str, text: str
+) -> bytes:
+    (sealed,) = await uow.seal(
+        OWNER_TYPE, conversation.id, [(_binding(conversation, row_id, column), text.encode())]
+    )
+    return sealed
+
+
+async def _open(
+    uow: UnitOfWork,
+    conversation: Conversation,
+    row_id: uuid.UUID,
+    column: str,
+    blob: bytes | None,
+) -> str | None:
+    if blob is None:
+        return None
+    plain = await uow.open(
+        blob, _binding(conversation, row_id, column), patient_id=conversation.patient_id
+    )
+    return plain.decode()
+
+
+async def _message_view(
+    uow: UnitOfWork, conversation: Conversation, message: Message
+) -> MessageView:
+    return MessageView(
+        id=message.id,
+        conversation_id=conversation.id,
+        seq=message.seq,
+        revision=message.revision,
+        sender_id=message.sender_id,
+        kind=MessageKind(message.kind),
+        priority=Priority(message.priority),
+        body=await _open(uow, conversation, message.id, "body", message.body),
+        reply_to_seq=message.reply_to_seq,
+        client_msg_id=message.client_msg_id,
+        version=message.version,
+        created_at=message.created_at,
+        edited_at=message.edited_at,
+        redacted_at=message.redacted_at,
+    )
+
+
+async def _conversation_view(
+    uow: UnitOfWork, actor: Actor, conversation: Conversation
+) -> ConversationView:
+    rows = (
+        await uow.db.execute(
+            select(Participant, User.display_name, User.role)
+            .join(User, User.id == Participant.user_id)
+            .where(Participant.conversation_id == conversation.id)
+            .order_by(Participant.joined_at, User.display_name)
+        )
+    ).all()
+    participants = [
+        ParticipantView(
+            p.user_id, "Patient" if role == Role.PATIENT else name, Role(role), p.read_seq
+        )
+        for p, name, role in rows
+    ]
+    mine = next((p.read_seq for p in participants if p.user_id == actor.user_id), 0)
+    return ConversationView(
+        id=conversation.id,
+        kind=ConversationKind(conversation.kind),
+        patient_id=conversation.patient_id,
+        referral_id=conversation.referral_id,
+        last_seq=conversation.last_seq,
+        last_revision=conversation.last_revision,
+        last_activity_at=conversation.last_activity_at,
+        unread=max(0, conversation.last_seq - mine),
+        participants=participants,
+    )

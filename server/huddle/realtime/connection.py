@@ -1,0 +1,334 @@
+"""One WebSocket connection: authenticate in the first frame, then run three loops
+until any ends: client frames, events from the bus, and a watchdog for the session.
+
+Delivery never trusts the bus for content. An event only says "conversation X changed
+at revision R"; the connection then reads everything after the last revision it
+delivered (the same audited query a resuming client uses), so nothing is missed,
+nothing is sent twice, and order is by revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import msgspec
+from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+
+from huddle.actor import Actor, RequestContext
+from huddle.errors import Forbidden, HuddleError, Unauthorized
+from huddle.events import Subscription
+from huddle.identity import service as identity
+from huddle.identity.tokens import ACCESS_AUDIENCE
+from huddle.messaging import service as messaging
+from huddle.realtime import protocol
+from huddle.runtime import Runtime
+
+log = logging.getLogger("huddle.realtime")
+
+AUTH_TIMEOUT_SECONDS = 10.0
+SESSION_CHECK_SECONDS = 30.0
+FRAMES_PER_SECOND = 20.0
+FRAME_BURST = 60.0
+CATCH_UP_PAGE = 200
+
+
+class Closing(Exception):
+    """End the connection with this close code after sending `frame`."""
+
+    def __init__(self, code: int, frame: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.frame = frame
+
+
+class Connection:
+    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime) -> None:
+        self.socket = socket
+        self.rt = rt
+        self.actor: Actor | None = None
+        self.token = ""
+        self.token_expires_at = 0.0
+        self.delivered: dict[uuid.UUID, int] = {}
+        self._send_lock = asyncio.Lock()
+        self._delivery_lock = asyncio.Lock()
+        self._allowance = FRAME_BURST
+        self._last_frame = time.monotonic()
+
+    async def run(self) -> None:
+        await self.socket.accept()
+        try:
+            if not self._origin_allowed():
+                raise Closing(
+                    protocol.CLOSE_ORIGIN,
+                    protocol.error("origin_not_allowed", "This page's origin may not connect."),
+                )
+            await self._authenticate_first_frame()
+            assert self.actor is not None
+            subscription = self.rt.events.subscribe(self.actor.user_id)
+            try:
+                self.delivered = await messaging.revisions(self.rt, self.actor)
+                await self._send(
+                    protocol.encode(
+                        "ready",
+                        user_id=str(self.actor.user_id),
+                        conversations={str(k): v for k, v in self.delivered.items()},
+                    )
+                )
+                await self._run_loops(subscription)
+            finally:
+                self.rt.events.unsubscribe(subscription)
+        except Closing as closing:
+            await self._close(closing.code, closing.frame)
+        except WebSocketDisconnect:
+            pass
+
+    # -------------------------------------------------------------- authentication
+
+    def _origin_allowed(self) -> bool:
+        origin = self.socket.headers.get("origin")
+        # No Origin: not a browser, so no cross-site risk; the token still decides.
+        return origin is None or origin.rstrip("/") in self.rt.settings.allowed_origins
+
+    async def _authenticate_first_frame(self) -> None:
+        try:
+            raw = await asyncio.wait_for(self.socket.receive_data("text"), AUTH_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise Closing(
+                protocol.CLOSE_AUTH, protocol.error("auth_timeout", "Send an auth frame first.")
+            ) from None
+        try:
+            frame = protocol.decode(raw)
+        except protocol.FrameError as exc:
+            raise Closing(protocol.CLOSE_AUTH, protocol.error("bad_frame", str(exc))) from None
+        if not isinstance(frame, protocol.Auth):
+            raise Closing(
+                protocol.CLOSE_AUTH,
+                protocol.error("auth_required", "The first frame must be an auth frame."),
+            )
+        await self._authenticate(frame.token)
+
+    async def _authenticate(self, token: str) -> None:
+        """Check a token (also a refresh of it mid-connection); counts as activity."""
+        try:
+            claims = self.rt.tokens.verify(token, audience=ACCESS_AUDIENCE)
+            signed_in = await identity.authenticate(self.rt, token, self._context())
+        except Unauthorized as exc:
+            raise Closing(protocol.CLOSE_AUTH, protocol.error(exc.code, exc.detail)) from None
+        if signed_in.needs_mfa_enrolment:
+            raise Closing(
+                protocol.CLOSE_AUTH,
+                protocol.error("mfa_enrolment_required", "Set up two-step sign-in first."),
+            )
+        if self.actor is not None and signed_in.actor.user_id != self.actor.user_id:
+            raise Closing(
+                protocol.CLOSE_AUTH,
+                protocol.error("user_changed", "A connection belongs to one user."),
+            )
+        self.actor, self.token = signed_in.actor, token
+        self.token_expires_at = float(claims["exp"])
+
+    def _context(self) -> RequestContext:
+        client = self.socket.client
+        return RequestContext(
+            source_ip=client.host if client else None,
+            request_id=self.socket.scope.get("state", {}).get("request_id"),
+            user_agent=(self.socket.headers.get("user-agent") or "")[:256] or None,
+        )
+
+    # ----------------------------------------------------------------------- loops
+
+    async def _run_loops(self, subscription: Subscription) -> None:
+        tasks = [
+            asyncio.create_task(self._read_frames()),
+            asyncio.create_task(self._deliver_events(subscription)),
+            asyncio.create_task(self._watch_session()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()  # re-raise Closing / WebSocketDisconnect
+
+    async def _read_frames(self) -> None:
+        while True:
+            raw = await self.socket.receive_data("text")
+            self._spend_allowance()
+            try:
+                frame = protocol.decode(raw)
+            except protocol.FrameError as exc:
+                await self._send(protocol.error("bad_frame", str(exc)))
+                continue
+            try:
+                await self._handle(frame)
+            except HuddleError as exc:
+                await self._send(
+                    protocol.error(
+                        exc.code, exc.detail, frame=_frame_type(frame), **_correlation(frame)
+                    )
+                )
+
+    async def _deliver_events(self, subscription: Subscription) -> None:
+        while True:
+            event = await subscription.queue.get()
+            if subscription.overflowed:
+                raise Closing(
+                    protocol.CLOSE_TOO_SLOW,
+                    protocol.error("too_slow", "Events piled up; reconnect and resume."),
+                )
+            if event.type in ("message.created", "message.updated"):
+                await self._catch_up(uuid.UUID(event.payload["conversation_id"]))
+            elif event.type == identity.SESSION_ENDED:
+                assert self.actor is not None
+                if event.payload["session_id"] == str(self.actor.session_id):
+                    raise Closing(
+                        protocol.CLOSE_AUTH,
+                        protocol.error("session_revoked", "The session has ended. Sign in again."),
+                    )
+            else:
+                await self._send(protocol.encode(event.type, **event.payload))
+
+    async def _watch_session(self) -> None:
+        assert self.actor is not None
+        while True:
+            until_expiry = self.token_expires_at - self.rt.clock.now().timestamp()
+            await asyncio.sleep(max(0.05, min(SESSION_CHECK_SECONDS, until_expiry)))
+            if self.rt.clock.now().timestamp() >= self.token_expires_at:
+                raise Closing(
+                    protocol.CLOSE_AUTH,
+                    protocol.error(
+                        "token_expired",
+                        "Send a fresh token in an auth frame before this one expires.",
+                    ),
+                )
+            try:
+                await identity.check_session(self.rt, self.actor)
+            except Unauthorized as exc:
+                raise Closing(protocol.CLOSE_AUTH, protocol.error(exc.code, exc.detail)) from None
+
+    # ---------------------------------------------------------------------- frames
+
+    async def _handle(self, frame: protocol.ClientFrame) -> None:
+        if isinstance(frame, protocol.Ping):
+            await self._send(protocol.encode("pong"))
+            return
+        if isinstance(frame, protocol.Auth):
+            await self._authenticate(frame.token)
+            await self._send(protocol.encode("authenticated"))
+            return
+        await self._authenticate(self.token)  # still valid? and it is activity
+        assert self.actor is not None
+        if isinstance(frame, protocol.Resume):
+            await self._resume(frame.cursors)
+        elif isinstance(frame, protocol.Send):
+            draft = messaging.MessageDraft(
+                frame.body, frame.client_msg_id, frame.priority, frame.reply_to_seq
+            )
+            view, created = await messaging.send_message(
+                self.rt, self.actor, frame.conversation_id, draft
+            )
+            await self._send(
+                protocol.encode(
+                    "ack",
+                    client_msg_id=frame.client_msg_id,
+                    conversation_id=str(view.conversation_id),
+                    message_id=str(view.id),
+                    seq=view.seq,
+                    revision=view.revision,
+                    duplicate=not created,
+                )
+            )
+            await self._catch_up(view.conversation_id)
+        elif isinstance(frame, protocol.Read):
+            read_seq = await messaging.mark_read(
+                self.rt, self.actor, frame.conversation_id, frame.seq
+            )
+            await self._send(
+                protocol.encode(
+                    "read", conversation_id=str(frame.conversation_id), read_seq=read_seq
+                )
+            )
+        elif isinstance(frame, protocol.Typing):
+            await messaging.signal_typing(self.rt, self.actor, frame.conversation_id)
+        elif isinstance(frame, protocol.Presence):
+            await messaging.announce_presence(self.rt, self.actor, frame.status)
+
+    async def _resume(self, cursors: dict[uuid.UUID, int]) -> None:
+        unknown = [c for c in cursors if c not in self.delivered]
+        if unknown:
+            raise Forbidden(
+                "Resume only conversations you take part in.", code="unknown_conversation"
+            )
+        for conversation_id, revision in cursors.items():
+            async with self._delivery_lock:
+                self.delivered[conversation_id] = revision
+            await self._catch_up(conversation_id)
+        await self._send(
+            protocol.encode("resumed", conversations={str(k): v for k, v in self.delivered.items()})
+        )
+
+    async def _catch_up(self, conversation_id: uuid.UUID) -> None:
+        """Send every change after the last delivered revision, in order, once."""
+        assert self.actor is not None
+        async with self._delivery_lock:
+            while True:
+                since = self.delivered.get(conversation_id, 0)
+                views, last = await messaging.changes_since(
+                    self.rt, self.actor, conversation_id, since, CATCH_UP_PAGE
+                )
+                for view in views:
+                    created = view.version == 1 and view.redacted_at is None
+                    await self._send(
+                        protocol.encode(
+                            "message.created" if created else "message.updated",
+                            conversation_id=str(conversation_id),
+                            revision=view.revision,
+                            message=msgspec.to_builtins(view),
+                        )
+                    )
+                    self.delivered[conversation_id] = view.revision
+                if len(views) < CATCH_UP_PAGE or self.delivered[conversation_id] >= last:
+                    return
+
+    # ----------------------------------------------------------------- plumbing
+
+    def _spend_allowance(self) -> None:
+        now = time.monotonic()
+        self._allowance = min(
+            FRAME_BURST, self._allowance + (now - self._last_frame) * FRAMES_PER_SECOND
+        )
+        self._last_frame = now
+        self._allowance -= 1
+        if self._allowance < 0:
+            raise Closing(
+                protocol.CLOSE_RATE_LIMITED,
+                protocol.error("rate_limited", "Too many frames; slow down."),
+            )
+
+    async def _send(self, text: str) -> None:
+        async with self._send_lock:
+            await self.socket.send_text(text)
+
+    async def _close(self, code: int, frame: str) -> None:
+        try:
+            await self._send(frame)
+            await self.socket.close(code=code, reason=protocol.CLOSE_CODES.get(code, ""))
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client left first
+
+
+def _frame_type(frame: protocol.ClientFrame) -> str:
+    return type(frame).__struct_config__.tag  # type: ignore[return-value]
+
+
+def _correlation(frame: protocol.ClientFrame) -> dict[str, str]:
+    if isinstance(frame, protocol.Send):
+        return {"client_msg_id": frame.client_msg_id}
+    return {}
