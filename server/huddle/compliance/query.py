@@ -18,30 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from huddle.actor import Role
 from huddle.care.models import Patient
 from huddle.identity.models import User
-from huddle.protect.audit import Action, Outcome, utc_iso
+from huddle.protect.audit import HASHED_FIELDS, Action, Outcome, utc_iso
 from huddle.protect.models import AuditEvent
 from huddle.protect.policy import Sensitivity
 
 # The stored columns an entry carries (not prev_hash: `hash` already chains it).
-EVENT_FIELDS: tuple[str, ...] = (
-    "seq",
-    "id",
-    "at",
-    "organization_id",
-    "actor_user_id",
-    "actor_role",
-    "action",
-    "resource_type",
-    "resource_id",
-    "patient_id",
-    "outcome",
-    "source_ip",
-    "user_agent",
-    "request_id",
-    "reason",
-    "detail",
-    "hash",
-)
+EVENT_FIELDS: tuple[str, ...] = (*(f for f in HASHED_FIELDS if f != "prev_hash"), "hash")
 # What a compliance officer sees of an event, in this order (JSON, CSV).
 COLUMNS: tuple[str, ...] = (*EVENT_FIELDS[:6], "actor_name", *EVENT_FIELDS[6:])
 BREAK_GLASS_FLAG = "break_glass"
