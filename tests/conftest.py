@@ -22,11 +22,12 @@ import pytest
 from litestar import Litestar
 
 from huddle import migrate
-from huddle.actor import Role
+from huddle.actor import STAFF_ROLES, Actor, RequestContext, Role
 from huddle.app import create_app
 from huddle.clock import ManualClock
 from huddle.config import PasswordHashing, Settings
 from huddle.identity import accounts
+from huddle.identity.models import User
 from huddle.identity.tokens import SigningKeys
 from huddle.protect.keyring import KeyringContents, write_keyring_file
 from huddle.runtime import Runtime
@@ -143,8 +144,8 @@ def settings(
         keyring_file=keyring_file,
         password_hashing=FAST_HASHING,
         web_dist_dir=tmp_path / "no-web-client",
-        # Tests that want checkpoints sign them; a background job would race them.
-        audit_checkpoint_minutes=0,
+        # Tests drive scheduled work themselves; a background job would race them.
+        background_jobs=False,
     )
 
 
@@ -230,14 +231,28 @@ class Clinic:
         return self.emails[role]
 
 
+ALWAYS_OPEN = accounts.OrganizationChanges(
+    clinic_days="mon,tue,wed,thu,fri,sat,sun", clinic_opens="00:00", clinic_closes="24:00"
+)
+
+
+def acting_as(user: User) -> Actor:
+    """An actor for set-up done on a user's behalf outside any sign-in."""
+    return Actor(user.id, user.organization_id, Role(user.role), uuid.uuid4(), RequestContext())
+
+
 async def make_clinic(rt: Runtime, name: str = "Test clinic") -> Clinic:
+    """An organization with one user per staff role. Its clinic is open around the
+    clock, so after-hours replies appear only in the tests that close it."""
     tag = uuid.uuid4().hex[:10]
-    emails = {role: f"{role.value}.{tag}@clinic-{tag}.test" for role in Role}
+    emails = {role: f"{role.value}.{tag}@clinic-{tag}.test" for role in STAFF_ROLES}
     users = [
         accounts.NewUser(email, f"{role.value} {tag}", role, PASSWORD)
         for role, email in emails.items()
     ]
-    org, _ = await accounts.create_organization(rt, name, users)
+    org, created = await accounts.create_organization(rt, name, users)
+    admin = next(user for user in created if user.role == Role.ADMIN)
+    await accounts.update_organization(rt, acting_as(admin), ALWAYS_OPEN)
     return Clinic(org.id, emails)
 
 

@@ -1,6 +1,8 @@
 """Real `huddle serve` processes for end-to-end, real-time and fault tests, set up the
 way `make run` does it (keys, migrations, demo clinic) in a temporary directory on a
-free port. A process can be stopped, killed and started again on the same database."""
+free port. A process can be stopped, killed and started again on the same database.
+`scaled_environment` gives the settings several instances of one deployment share: a
+fresh PostgreSQL database and Redis."""
 
 from __future__ import annotations
 
@@ -10,10 +12,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import drop_postgres_database, new_postgres_database
+from tests.services import REDIS_URL, postgres_problem, redis_problem, skip_or_fail
 
 HUDDLE = Path(sys.executable).with_name("huddle")
 STARTUP_TIMEOUT_SECONDS = 30.0
@@ -43,6 +50,28 @@ def server_environment(home: Path, **settings: str) -> dict[str, str]:
     )
     env.update(settings)
     return env
+
+
+@contextmanager
+def scaled_environment(home: Path, **settings: str) -> Iterator[dict[str, str]]:
+    """`server_environment` on a fresh PostgreSQL database (dropped afterwards) with
+    HUDDLE_REDIS_URL set. Give each instance its own port: `another_port(env)`. Skips
+    (fails, when services are required) without PostgreSQL or Redis."""
+    for problem in (postgres_problem(), redis_problem()):
+        if problem:
+            skip_or_fail(problem)
+    url, name = new_postgres_database()
+    try:
+        yield server_environment(
+            home, HUDDLE_DATABASE_URL=url, HUDDLE_REDIS_URL=REDIS_URL, **settings
+        )
+    finally:
+        drop_postgres_database(name)
+
+
+def another_port(env: dict[str, str]) -> dict[str, str]:
+    """The same settings (database, keys, Redis) for one more instance."""
+    return {**env, "HUDDLE_PORT": str(free_port())}
 
 
 def run_huddle(env: dict[str, str], *args: str) -> str:
@@ -88,6 +117,27 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
             )
         self._wait_until_healthy()
+
+    def wait_until_ready(self) -> None:
+        """Poll /ready (database, migrations, event bus) until 200, with a deadline."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        answer = "no answer"
+        with httpx.Client(base_url=self.base_url, timeout=2) as client:
+            while time.monotonic() < deadline:
+                try:
+                    response = client.get("/ready")
+                    if response.status_code == 200:
+                        return
+                    answer = f"{response.status_code} {response.text}"
+                except httpx.TransportError as exc:
+                    answer = type(exc).__name__
+                assert self.process is not None
+                try:
+                    self.process.wait(timeout=POLL_INTERVAL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    continue
+                self._fail(f"exited with status {self.process.returncode} before /ready")
+        self._fail(f"was not ready within {STARTUP_TIMEOUT_SECONDS:.0f} s (last: {answer})")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

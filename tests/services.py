@@ -1,6 +1,6 @@
 """Which external services the suite can reach, and what to do when one is missing.
 
-Locally a missing PostgreSQL or Chromium skips those tests with a plain reason; with
+Locally a missing PostgreSQL, Redis or Chromium skips those tests with a plain reason; with
 HUDDLE_TEST_REQUIRE_SERVICES=1 (as .ci/run sets) a missing service fails them instead.
 """
 
@@ -15,11 +15,13 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis
 
 REQUIRED = os.environ.get("HUDDLE_TEST_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get(
     "HUDDLE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("HUDDLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM = os.environ.get("HUDDLE_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -45,6 +47,19 @@ def postgres_problem() -> str | None:
         run_sync(asyncio.run, probe())
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         return f"PostgreSQL not reachable at HUDDLE_TEST_POSTGRES_URL ({type(exc).__name__})"
+    return None
+
+
+@cache
+def redis_problem() -> str | None:
+    """None if Redis answers at REDIS_URL, else why not."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except (OSError, redis.RedisError) as exc:
+        return f"Redis not reachable at HUDDLE_TEST_REDIS_URL ({type(exc).__name__})"
+    finally:
+        client.close()
     return None
 
 

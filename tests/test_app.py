@@ -109,6 +109,8 @@ async def test_logs_are_json_and_hold_no_password_or_token(
     caplog.set_level(logging.DEBUG)
     tokens = await sign_in(server.client, clinic.email(Role.PCP))
     await server.client.get("/api/v1/me?mrn=secret-query", headers=bearer(tokens["access_token"]))
+    await server.client.get("/secure/link-token-secret")
+    await server.client.post("/api/v1/patient-links/link-token-secret/confirm", json={})
     await server.client.post(
         "/api/v1/auth/login", json={"email": clinic.email(Role.PCP), "password": "wrong" * 4}
     )
@@ -121,6 +123,7 @@ async def test_logs_are_json_and_hold_no_password_or_token(
         tokens["access_token"],
         tokens["refresh_token"],
         "secret-query",
+        "link-token-secret",
     ):
         assert secret not in rendered
 

@@ -19,8 +19,10 @@ from huddle.dependencies import DEPENDENCIES
 from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
-from huddle.jobs import audit_checkpoints
+from huddle.jobs import audit_checkpoints, urgent_escalation
 from huddle.messaging.routes import CONTROLLERS as MESSAGING_CONTROLLERS
+from huddle.notify import outbox, senders
+from huddle.notify.routes import CONTROLLERS as NOTIFY_CONTROLLERS
 from huddle.observability import RequestTracking
 from huddle.realtime.routes import realtime
 from huddle.runtime import Runtime
@@ -31,20 +33,28 @@ MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
-    """Build the app. Raises SigningKeyError if the signing keys cannot be loaded."""
+    """Build the app. Raises SigningKeyError if the signing keys cannot be loaded, and
+    ConfigError in production without an SMTP server for notifications."""
+    notification_sender = senders.sender_from(settings)
     runtime = Runtime.build(settings, clock)
 
     background: list[asyncio.Task[None]] = []
 
     async def start_jobs() -> None:
+        await runtime.events.start()
+        if not settings.background_jobs:
+            return
         if settings.audit_checkpoint_minutes:
             interval = timedelta(minutes=settings.audit_checkpoint_minutes)
             background.append(asyncio.create_task(audit_checkpoints.run_forever(runtime, interval)))
+        background.append(asyncio.create_task(outbox.run_forever(runtime, notification_sender)))
+        background.append(asyncio.create_task(urgent_escalation.run_forever(runtime)))
 
     async def dispose() -> None:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await runtime.events.stop()
         await runtime.db.dispose()
 
     app = Litestar(
@@ -55,6 +65,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             *CARE_CONTROLLERS,
             *MESSAGING_CONTROLLERS,
             *COMPLIANCE_CONTROLLERS,
+            *NOTIFY_CONTROLLERS,
             realtime,
             web_client_router(settings.web_dist_dir),
         ],

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.utils import parseaddr
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 T = TypeVar("T")
 
 MAX_ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+DEFAULT_SECURE_LINK_MINUTES = 72 * 60
 
 
 class ConfigError(ValueError):
@@ -60,8 +63,21 @@ class Settings:
     web_dist_dir: Path = Path("clients/web/dist")
     # 0 turns the periodic audit checkpoints off (e.g. when a cron job signs them).
     audit_checkpoint_minutes: int = 60
+    # Scheduled work in this process (escalations, checkpoints, outbox); off for
+    # instances that only serve requests, and in tests that drive the jobs themselves.
+    background_jobs: bool = True
     # Browser origins, besides the public URL's own, that may open the WebSocket.
     extra_origins: frozenset[str] = frozenset()
+    # Outgoing e-mail (patient notifications). Without a host, development logs
+    # notification ids instead of sending; production refuses to start (notify.senders).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_starttls: bool = True
+    # How long a secure link in a notification stays valid.
+    secure_link_minutes: int = DEFAULT_SECURE_LINK_MINUTES
 
     @property
     def is_production(self) -> bool:
@@ -120,12 +136,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         web_dist_dir=reader.get("HUDDLE_WEB_DIST_DIR", defaults.web_dist_dir, Path),
         extra_origins=reader.get("HUDDLE_ALLOWED_ORIGINS", frozenset(), _origins),
+        background_jobs=reader.get("HUDDLE_BACKGROUND_JOBS", defaults.background_jobs, _boolean),
         audit_checkpoint_minutes=reader.get(
             "HUDDLE_AUDIT_CHECKPOINT_MINUTES",
             defaults.audit_checkpoint_minutes,
             _int_between(0, 24 * 60),
         ),
+        smtp_host=reader.get("HUDDLE_SMTP_HOST", None, _host_name),
+        smtp_port=reader.get("HUDDLE_SMTP_PORT", defaults.smtp_port, _int_between(1, 65535)),
+        smtp_from=reader.get("HUDDLE_SMTP_FROM", None, _mail_from),
+        smtp_username=reader.get("HUDDLE_SMTP_USERNAME", None, _non_empty),
+        smtp_password=reader.get("HUDDLE_SMTP_PASSWORD", None, _non_empty),
+        smtp_starttls=reader.get("HUDDLE_SMTP_STARTTLS", defaults.smtp_starttls, _boolean),
+        secure_link_minutes=reader.get(
+            "HUDDLE_SECURE_LINK_MINUTES",
+            defaults.secure_link_minutes,
+            _int_between(15, 7 * 24 * 60),
+        ),
     )
+    _check_smtp(settings)
     _check_production(settings)
     return settings
 
@@ -151,6 +180,22 @@ def _check_production(settings: Settings) -> None:
         raise ConfigError("HUDDLE_DEMO_PASSWORD: must not be set when HUDDLE_ENV=production")
     if not settings.public_url.startswith("https://"):
         raise ConfigError("HUDDLE_PUBLIC_URL: must be an https:// URL when HUDDLE_ENV=production")
+
+
+def _check_smtp(settings: Settings) -> None:
+    if settings.smtp_host is None:
+        return
+    if settings.smtp_from is None:
+        raise ConfigError("HUDDLE_SMTP_FROM: must be set when HUDDLE_SMTP_HOST is set")
+    if (settings.smtp_username is None) != (settings.smtp_password is None):
+        raise ConfigError(
+            "HUDDLE_SMTP_PASSWORD: HUDDLE_SMTP_USERNAME and HUDDLE_SMTP_PASSWORD go together"
+        )
+    if settings.smtp_username is not None and not settings.smtp_starttls:
+        raise ConfigError(
+            "HUDDLE_SMTP_STARTTLS: must be true when HUDDLE_SMTP_USERNAME is set "
+            "(credentials are never sent unencrypted)"
+        )
 
 
 def _environment(raw: str) -> Environment:
@@ -192,6 +237,32 @@ def _origins(raw: str) -> frozenset[str]:
             raise ValueError(f"each origin must look like https://host[:port], got {item!r}")
         origins.add(item)
     return frozenset(origins)
+
+
+def _host_name(raw: str) -> str:
+    # One colon means host:port (the port has its own variable); IPv6 literals have more.
+    if any(c.isspace() or c in "/@" for c in raw) or raw.count(":") == 1:
+        raise ValueError(f"must be a host name or address, without scheme or port, got {raw!r}")
+    return raw
+
+
+def _mail_from(raw: str) -> str:
+    name, address = parseaddr(raw)
+    local, at, domain = address.rpartition("@")
+    if not (at and local and "." in domain) or "\r" in raw or "\n" in raw:
+        raise ValueError(
+            f"must be an address like 'Secure messages <no-reply@example.org>', got {raw!r}"
+        )
+    return str(Address(display_name=name, addr_spec=address))
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
 
 
 def _non_empty(raw: str) -> str:

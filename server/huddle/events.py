@@ -2,12 +2,14 @@
 
 The bus is the fast path for real-time delivery, never the record: a subscriber that
 falls behind is cut off (its queue is bounded) and catches up from the database when it
-resumes. `MemoryBus` serves one process; a Redis-backed bus will serve several.
+resumes. `MemoryBus` serves one process; `huddle.redis_bus.RedisBus` shares events
+between several (it feeds what other instances publish into a `MemoryBus` of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -18,6 +20,8 @@ from typing import Any, Protocol
 log = logging.getLogger("huddle.events")
 
 SUBSCRIBER_BUFFER = 1000
+# Put in a cut-off listener's queue only to wake it; it then sees `overflowed`.
+BUS_RESET = "bus.reset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,22 +48,50 @@ class Subscription:
         except asyncio.QueueFull:
             self.overflowed = True
 
+    def cut_off(self) -> None:
+        """Events may have been missed (the bus lost its broker): mark this listener
+        overflowed and wake it, so it closes and its client resumes from the database."""
+        self.overflowed = True
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes its reader anyway
+            self.queue.put_nowait(Event(BUS_RESET, frozenset({self.user_id}), {}))
+
 
 class EventBus(Protocol):
+    @property
+    def kind(self) -> str:
+        """`memory` or `redis`, for /ready."""
+        ...
+
     async def publish(self, events: Sequence[Event]) -> None: ...
 
     def subscribe(self, user_id: uuid.UUID) -> Subscription: ...
 
     def unsubscribe(self, subscription: Subscription) -> None: ...
 
+    async def start(self) -> None:
+        """Begin receiving other instances' events (the server's startup hook)."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def problem(self) -> str | None:
+        """None when real-time delivery works, else why not (no PHI), for /ready."""
+        ...
+
 
 class MemoryBus:
     """In-process fan-out to each recipient's subscriptions."""
+
+    kind = "memory"
 
     def __init__(self) -> None:
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = defaultdict(set)
 
     async def publish(self, events: Sequence[Event]) -> None:
+        self.deliver(events)
+
+    def deliver(self, events: Sequence[Event]) -> None:
+        """Offer each event to its recipients' subscriptions in this process."""
         for event in events:
             for user_id in event.recipients:
                 for subscription in self._subscriptions.get(user_id, ()):
@@ -76,3 +108,21 @@ class MemoryBus:
             listeners.discard(subscription)
             if not listeners:
                 del self._subscriptions[subscription.user_id]
+
+    def cut_off_all(self) -> int:
+        """Cut off every subscription (see Subscription.cut_off); returns how many."""
+        count = 0
+        for listeners in self._subscriptions.values():
+            for subscription in listeners:
+                subscription.cut_off()
+                count += 1
+        return count
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def problem(self) -> str | None:
+        return None

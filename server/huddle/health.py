@@ -25,7 +25,8 @@ async def health() -> Health:
 
 @get("/ready", tags=["system"])
 async def ready(request: Request[Any, Any, Any], rt: Rt) -> Response[Any]:
-    """The database answers and its schema is at the migration head this code expects."""
+    """The database answers, its schema is at the migration head this code expects, and
+    the event bus delivers (with Redis: subscribed, and Redis answers)."""
     try:
         current = await current_revision(rt.db.engine)
     except (SQLAlchemyError, OSError):
@@ -39,4 +40,8 @@ async def ready(request: Request[Any, Any, Any], rt: Rt) -> Response[Any]:
             f"The database schema is at {current or 'no revision'}, not {expected}; "
             "run `huddle db upgrade`.",
         )
-    return Response({"status": "ready", "database": "ok", "migrations": current})
+    if problem := await rt.events.problem():
+        return error_response(request, 503, "not_ready", problem)
+    return Response(
+        {"status": "ready", "database": "ok", "migrations": current, "events": rt.events.kind}
+    )

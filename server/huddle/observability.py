@@ -20,6 +20,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("huddle.access")
 
+LINK_API = "/api/v1/patient-links/"
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _NEVER_FRAMED = "frame-ancestors 'none'"
 CONTENT_SECURITY_POLICY = (
@@ -115,7 +116,7 @@ class RequestTracking:
                         "fields": {
                             "request_id": request_id,
                             "method": scope.get("method"),
-                            "path": scope["path"],
+                            "path": _loggable_path(scope["path"]),
                             "status": status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                             "user_id": state.get("user_id"),
@@ -135,6 +136,15 @@ class RequestTracking:
             headers["Cache-Control"] = "no-store"
         if self.hsts:
             headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+
+
+def _loggable_path(path: str) -> str:
+    """The path, with a patient's secure-link token (a bearer secret) blanked out."""
+    if path.startswith("/secure/"):
+        return "/secure/{token}"
+    if path.startswith(LINK_API) and path.endswith("/confirm"):
+        return LINK_API + "{token}/confirm"
+    return path
 
 
 def _request_id(scope: Scope) -> str:

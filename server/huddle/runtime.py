@@ -13,6 +13,7 @@ from huddle.identity.passwords import PasswordHasher
 from huddle.identity.tokens import SigningKeys, TokenSigner
 from huddle.protect.crypto import Envelope
 from huddle.protect.keyring import FileKeyring
+from huddle.redis_bus import RedisBus
 
 
 @dataclass(slots=True)
@@ -40,8 +41,15 @@ class Runtime:
             tokens=TokenSigner(keys, issuer=settings.public_url, clock=clock),
             keyring=keyring,
             envelope=Envelope(keyring, clock),
-            events=MemoryBus(),
+            events=build_event_bus(settings),
         )
+
+
+def build_event_bus(settings: Settings) -> EventBus:
+    """In-process without HUDDLE_REDIS_URL (one instance); Redis pub/sub with it."""
+    if settings.redis_url:
+        return RedisBus(settings.redis_url)
+    return MemoryBus()
 
 
 def load_keyring(settings: Settings) -> FileKeyring:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from huddle.actor import Role
+from huddle.actor import STAFF_ROLES, Role
 from tests.conftest import PASSWORD, Clinic, Server, bearer, sign_in
 
 USER_ROUTES = ["", "/deactivate", "/reactivate", "/mfa-reset"]
@@ -29,7 +29,7 @@ AUTHENTICATED = [
 ADMIN_ONLY = [route for route in AUTHENTICATED if "/users" in route[1]] + [
     ("PATCH", "/api/v1/organization")
 ]
-NON_ADMIN_ROLES = [role for role in Role if role is not Role.ADMIN]
+NON_ADMIN_ROLES = sorted(STAFF_ROLES - {Role.ADMIN})
 NEW_USER = {"display_name": "New Person", "role": "bh_clinician", "password": "fjord-ember-sail-77"}
 
 

@@ -15,23 +15,61 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.live_server import DEMO_PASSWORD, ServerProcess, load_demo, server_environment
+from tests.live_server import (
+    DEMO_PASSWORD,
+    ServerProcess,
+    load_demo,
+    scaled_environment,
+    server_environment,
+)
 
 FRAME_TIMEOUT_SECONDS = 10.0
 MARIA = "RCH-100001"  # the demo patient with the portal account patient@example.org
 
 
-@pytest.fixture(scope="session")
-def realtime_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="session", params=["sqlite", "postgresql+redis"])
+def realtime_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """The protocol tests run on both set-ups: one process on SQLite with the in-memory
+    bus, and one instance of a scaled deployment (PostgreSQL, Redis event bus)."""
     home = tmp_path_factory.mktemp("realtime")
-    env = server_environment(home)
+    if request.param == "sqlite":
+        yield from _serve(server_environment(home), home)
+    else:
+        with scaled_environment(home) as env:
+            yield from _serve(env, home)
+
+
+def _serve(env: dict[str, str], home: Any) -> Iterator[ServerProcess]:
     load_demo(env)
     server = ServerProcess(env, home / "serve.log")
     server.start()
     try:
+        server.wait_until_ready()
+        _open_around_the_clock(server)
         yield server
     finally:
         server.stop()
+
+
+def _open_around_the_clock(server: ServerProcess) -> None:
+    """No after-hours replies in the protocol tests, whatever day they run."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        login = http.post(
+            "/api/v1/auth/login", json={"email": "admin@example.org", "password": DEMO_PASSWORD}
+        )
+        hours = {
+            "clinic_days": "mon,tue,wed,thu,fri,sat,sun",
+            "clinic_opens": "00:00",
+            "clinic_closes": "24:00",
+        }
+        response = http.patch(
+            "/api/v1/organization",
+            json=hours,
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        )
+        assert response.status_code == 200, response.text
 
 
 @dataclass
@@ -49,7 +87,7 @@ class Client:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def sign_in(self) -> Client:
-        async with httpx.AsyncClient(base_url=self.server.base_url) as http:
+        async with httpx.AsyncClient(base_url=self.server.base_url, timeout=30) as http:
             response = await http.post(
                 "/api/v1/auth/login", json={"email": self.email, "password": DEMO_PASSWORD}
             )
@@ -58,7 +96,7 @@ class Client:
         return self
 
     async def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.server.base_url) as http:
+        async with httpx.AsyncClient(base_url=self.server.base_url, timeout=30) as http:
             return await http.request(method, path, headers=self.headers, **kwargs)
 
     async def connect(self, **headers: str) -> dict[str, Any]:

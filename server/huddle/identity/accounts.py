@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from huddle.actor import STAFF_ROLES, Actor, RequestContext, Role
+from huddle.actor import CLINICAL_ROLES, STAFF_ROLES, Actor, RequestContext, Role
 from huddle.errors import Conflict, Invalid, NotFound
-from huddle.identity import throttle, totp
+from huddle.identity import clinic_hours, throttle, totp
 from huddle.identity.models import AuthSession, Organization, RecoveryCode, User
 from huddle.identity.passwords import check_new_password
 from huddle.identity.service import normalize_email, revoke_sessions_of
@@ -36,9 +36,18 @@ class NewUser:
 
 @dataclass(frozen=True, slots=True)
 class OrganizationChanges:
+    """Settings to change; None leaves one as it is."""
+
     name: str | None = None
     idle_timeout_minutes: int | None = None
     mfa_required: bool | None = None
+    timezone: str | None = None
+    clinic_opens: str | None = None
+    clinic_closes: str | None = None
+    clinic_days: str | None = None
+    after_hours_reply: str | None = None
+    urgent_escalation_minutes: int | None = None
+    on_call_user_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,12 @@ async def create_organization(
         idle_timeout_minutes=rt.settings.idle_timeout_minutes,
         mfa_required=False,
         created_at=rt.clock.now(),
+        timezone="UTC",
+        clinic_opens="08:00",
+        clinic_closes="18:00",
+        clinic_days="mon,tue,wed,thu,fri",
+        after_hours_reply=clinic_hours.DEFAULT_AFTER_HOURS_REPLY,
+        urgent_escalation_minutes=30,
     )
     async with unit_of_work(rt, context=RequestContext()) as uow:
         uow.db.add(org)
@@ -228,12 +243,15 @@ async def update_organization(
     require_role(actor, Role.ADMIN)
     async with unit_of_work(rt, actor=actor) as uow:
         org = await uow.db.get_one(Organization, actor.organization_id)
+        if changes.on_call_user_id is not None:
+            await _clinician_in_org(uow, actor, changes.on_call_user_id)
         changed = []
-        for field in ("name", "idle_timeout_minutes", "mfa_required"):
-            value = getattr(changes, field)
-            if value is not None and getattr(org, field) != value:
-                setattr(org, field, value)
-                changed.append(field)
+        for field in fields(changes):
+            value = getattr(changes, field.name)
+            if value is not None and getattr(org, field.name) != value:
+                setattr(org, field.name, value)
+                changed.append(field.name)
+        clinic_hours.check_hours(org.timezone, org.clinic_opens, org.clinic_closes, org.clinic_days)
         if changed:
             uow.audit(Action.ORGANIZATION_UPDATED, "organization", org.id, fields=",".join(changed))
         return org
@@ -267,6 +285,13 @@ async def insert_user(uow: UnitOfWork, org_id: uuid.UUID, new: NewUser, password
             "An account with this e-mail address already exists.", code="email_taken"
         ) from None
     uow.audit(Action.USER_CREATED, "user", user.id, organization_id=org_id, role=new.role.value)
+    return user
+
+
+async def _clinician_in_org(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> User:
+    user = await _user_in_org(uow, actor, user_id)
+    if not user.is_active or Role(user.role) not in CLINICAL_ROLES:
+        raise Invalid("The on-call person must be an active clinician.", code="invalid_on_call")
     return user
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from huddle.db import Base, UTCDateTime
@@ -19,6 +19,18 @@ class Organization(Base):
     idle_timeout_minutes: Mapped[int] = mapped_column(Integer)
     mfa_required: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Clinic hours, in the clinic's own time zone (see identity/clinic_hours.py).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    clinic_opens: Mapped[str] = mapped_column(String(5), default="08:00")
+    clinic_closes: Mapped[str] = mapped_column(String(5), default="18:00")
+    clinic_days: Mapped[str] = mapped_column(String(32), default="mon,tue,wed,thu,fri")
+    # Sent to a patient who writes while the clinic is closed. Not PHI: one text for all.
+    after_hours_reply: Mapped[str] = mapped_column(Text, default="")
+    urgent_escalation_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    # Who is told when an urgent message goes unread (besides the care team).
+    on_call_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", use_alter=True), nullable=True
+    )
 
 
 class User(Base):

@@ -164,9 +164,11 @@ class OrganizationController(Controller):
     async def update_organization(
         self, data: JSONBody[OrganizationPatch], rt: Rt, actor: CurrentActor
     ) -> OrganizationOut:
-        """Admin: change the name, idle timeout (minutes) or whether MFA is mandatory."""
+        """Admin: change the name, idle timeout, mandatory MFA, clinic hours (time zone,
+        opening and closing HH:MM, days), the after-hours reply to patients, and urgent
+        escalation (minutes, on-call clinician)."""
         changes = accounts.OrganizationChanges(
-            data.name, data.idle_timeout_minutes, data.mfa_required
+            **{f: getattr(data, f) for f in OrganizationPatch.__struct_fields__}
         )
         return OrganizationOut.of(await accounts.update_organization(rt, actor, changes))
 

@@ -81,10 +81,17 @@ class OrganizationOut(msgspec.Struct):
     name: str
     idle_timeout_minutes: int
     mfa_required: bool
+    timezone: str
+    clinic_opens: str
+    clinic_closes: str
+    clinic_days: str
+    after_hours_reply: str
+    urgent_escalation_minutes: int
+    on_call_user_id: uuid.UUID | None
 
     @classmethod
     def of(cls, org: Organization) -> OrganizationOut:
-        return cls(org.id, org.name, org.idle_timeout_minutes, org.mfa_required)
+        return cls(**{name: getattr(org, name) for name in cls.__struct_fields__})
 
 
 class MeOut(msgspec.Struct):
@@ -120,7 +127,17 @@ class RecoveryCodesOut(msgspec.Struct):
     recovery_codes: list[str]
 
 
+ClockTime = Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+
+
 class OrganizationPatch(msgspec.Struct, forbid_unknown_fields=True):
     name: DisplayName | None = None
     idle_timeout_minutes: IdleMinutes | None = None
     mfa_required: bool | None = None
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    clinic_opens: ClockTime | None = None
+    clinic_closes: ClockTime | None = None
+    clinic_days: Annotated[str, Meta(min_length=3, max_length=32)] | None = None
+    after_hours_reply: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
+    urgent_escalation_minutes: Annotated[int, Meta(ge=5, le=1440)] | None = None
+    on_call_user_id: uuid.UUID | None = None

@@ -119,6 +119,9 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Urgent messages only: when the unread check ran, and what it found.
+    escalation_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalation_outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class MessageVersion(Base):

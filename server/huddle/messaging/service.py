@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
@@ -19,8 +19,10 @@ from huddle.actor import Actor, Role
 from huddle.care import service as care
 from huddle.errors import Conflict, Forbidden, Invalid, NotFound
 from huddle.events import Event
-from huddle.identity.models import User
+from huddle.identity import clinic_hours
+from huddle.identity.models import Organization, User
 from huddle.messaging.models import Conversation, Message, MessageVersion, Participant
+from huddle.notify import service as notify
 from huddle.protect.audit import Action
 from huddle.protect.crypto import Binding
 from huddle.protect.policy import PatientAction
@@ -45,7 +47,12 @@ class Priority(StrEnum):
 
 class MessageKind(StrEnum):
     USER = "user"
-    SYSTEM = "system"  # posted by Huddle: referral and task changes
+    SYSTEM = "system"  # posted by Huddle: referral and task changes, escalations
+    AUTO_REPLY = "auto_reply"  # the clinic's after-hours answer to a patient
+
+
+# One after-hours reply per conversation in this long, however many messages arrive.
+AUTO_REPLY_QUIET = timedelta(hours=12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +237,32 @@ async def send_message(
             )
             .values(read_seq=message.seq)
         )
+        if actor.role is Role.PATIENT:
+            await _reply_if_clinic_closed(uow, conversation)
         return await _message_view(uow, conversation, message), True
+
+
+async def _reply_if_clinic_closed(uow: UnitOfWork, conversation: Conversation) -> None:
+    """Tell a patient who writes after hours when to expect an answer, and what to do in
+    an emergency: at most once per conversation per AUTO_REPLY_QUIET."""
+    org = await uow.db.get_one(Organization, conversation.organization_id)
+    now = uow.rt.clock.now()
+    if clinic_hours.is_open(
+        org.timezone, org.clinic_opens, org.clinic_closes, org.clinic_days, now
+    ):
+        return
+    recent = await uow.db.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.kind == MessageKind.AUTO_REPLY,
+            Message.created_at > now - AUTO_REPLY_QUIET,
+        )
+        .limit(1)
+    )
+    if recent is None:
+        reply = org.after_hours_reply or clinic_hours.DEFAULT_AFTER_HOURS_REPLY
+        await append_message(uow, conversation, None, reply, kind=MessageKind.AUTO_REPLY)
 
 
 async def append_message(
@@ -273,6 +305,7 @@ async def append_message(
         seq=str(message.seq),
     )
     await _publish(uow, conversation, "message.created", message)
+    await notify.message_waiting(uow, conversation, message)
     return message
 
 
