@@ -131,25 +131,29 @@ async def update_patient(
         patient = await _patient_in_org(uow, actor, patient_id)
         decision = await _authorize(uow, actor, PatientAction.UPDATE, patient)
         current = await _open_values(uow, patient)
-        changed = {
+        identifiers = {
             name: value
             for name, value in _values(changes).items()
             if value is not None and value != current.get(name)
         }
-        if changes.sensitivity is not None and changes.sensitivity.value != patient.sensitivity:
-            patient.sensitivity = changes.sensitivity.value
-            changed["sensitivity"] = changes.sensitivity.value
-        if changed:
+        relabelled = changes.sensitivity is not None and (
+            changes.sensitivity.value != patient.sensitivity
+        )
+        if identifiers:
             _check_draft(_merged(current, changes, patient), rt.clock.now().date())
-            await _write_identifiers(uow, patient, current | changed)
-            patient.updated_at = rt.clock.now()
+            await _write_identifiers(uow, patient, current | identifiers)
             await _flush_unique_mrn(uow)
+        if relabelled:
+            assert changes.sensitivity is not None
+            patient.sensitivity = changes.sensitivity.value
+        if identifiers or relabelled:
+            patient.updated_at = rt.clock.now()
             uow.audit(
                 Action.UPDATE,
                 RESOURCE,
                 patient.id,
                 patient_id=patient.id,
-                fields=",".join(sorted(changed)),
+                fields=",".join(sorted([*identifiers, *(["sensitivity"] if relabelled else [])])),
                 via=str(decision.via),
             )
         return await _view(uow, patient, decision.via or Via.CARE_TEAM)
@@ -339,6 +343,23 @@ async def authorize_patient(
     the caller's access to it; a refusal is audited and raised."""
     patient = await _patient_in_org(uow, actor, patient_id)
     return patient, await _authorize(uow, actor, action, patient)
+
+
+async def patient_sensitivity(uow: UnitOfWork, patient_id: uuid.UUID) -> Sensitivity:
+    label = await uow.db.scalar(select(Patient.sensitivity).where(Patient.id == patient_id))
+    return Sensitivity(label) if label else Sensitivity.GENERAL
+
+
+async def on_care_team(uow: UnitOfWork, patient_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    return bool(
+        await uow.db.scalar(
+            select(
+                exists().where(
+                    CareTeamMember.patient_id == patient_id, CareTeamMember.user_id == user_id
+                )
+            )
+        )
+    )
 
 
 async def care_team_user_ids(uow: UnitOfWork, patient_id: uuid.UUID) -> list[uuid.UUID]:

@@ -74,6 +74,8 @@ class Conversation(Base):
     referral_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("referrals.id", ondelete="CASCADE"), nullable=True, unique=True
     )
+    # At least the patient's own label; narrows who may read the content.
+    sensitivity: Mapped[str] = mapped_column(String(32), default="general")
     # Highest message seq, and highest revision (any change) so far.
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_revision: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -113,6 +115,8 @@ class Message(Base):
     client_msg_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
     priority: Mapped[str] = mapped_column(String(16))
+    # A label stricter than the conversation's, for this message only.
+    sensitivity: Mapped[str | None] = mapped_column(String(32), nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     reply_to_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

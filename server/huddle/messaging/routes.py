@@ -95,7 +95,7 @@ class ConversationsController(Controller):
     ) -> ConversationOut:
         """Start a patient thread (care team and patient) or a staff thread."""
         view = await service.start_conversation(
-            rt, actor, data.kind, data.patient_id, data.member_ids
+            rt, actor, data.kind, data.patient_id, data.member_ids, data.sensitivity
         )
         return ConversationOut.of(view)
 
@@ -146,7 +146,7 @@ class ConversationsController(Controller):
         """Send a message: 201 once committed; a retry with the same client_msg_id
         answers 200 with the original message."""
         draft = service.MessageDraft(
-            data.body, data.client_msg_id, data.priority, data.reply_to_seq
+            data.body, data.client_msg_id, data.priority, data.reply_to_seq, data.sensitivity
         )
         view, created = await service.send_message(rt, actor, conversation_id, draft)
         return Response(MessageOut.of(view), status_code=HTTP_201_CREATED if created else 200)

@@ -19,6 +19,7 @@ from huddle.messaging.service import (
     Priority,
     VersionView,
 )
+from huddle.protect.policy import Sensitivity
 
 Body = Annotated[str, Meta(min_length=1, max_length=20_000)]
 ClientMsgId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -83,6 +84,8 @@ class ConversationIn(msgspec.Struct, forbid_unknown_fields=True):
     kind: ConversationKind
     member_ids: list[uuid.UUID] = []
     patient_id: uuid.UUID | None = None
+    # Stricter than the patient's label, if wanted; never looser.
+    sensitivity: Sensitivity | None = None
 
 
 class ParticipantOut(msgspec.Struct):
@@ -102,6 +105,7 @@ class ConversationOut(msgspec.Struct):
     last_activity_at: datetime
     unread: int
     participants: list[ParticipantOut]
+    sensitivity: Sensitivity
 
     @classmethod
     def of(cls, view: ConversationView) -> ConversationOut:
@@ -122,6 +126,7 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
     client_msg_id: ClientMsgId | None = None
     priority: Priority = Priority.ROUTINE
     reply_to_seq: Annotated[int, Meta(ge=1)] | None = None
+    sensitivity: Sensitivity | None = None
 
 
 class MessageEdit(msgspec.Struct, forbid_unknown_fields=True):
@@ -143,6 +148,8 @@ class MessageOut(msgspec.Struct):
     created_at: datetime
     edited_at: datetime | None
     redacted_at: datetime | None
+    sensitivity: Sensitivity
+    withheld: bool
 
     @classmethod
     def of(cls, view: MessageView) -> MessageOut:

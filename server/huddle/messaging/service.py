@@ -23,9 +23,10 @@ from huddle.identity import clinic_hours
 from huddle.identity.models import Organization, User
 from huddle.messaging.models import Conversation, Message, MessageVersion, Participant
 from huddle.notify import service as notify
+from huddle.protect import policy
 from huddle.protect.audit import Action
 from huddle.protect.crypto import Binding
-from huddle.protect.policy import PatientAction
+from huddle.protect.policy import PatientAction, Sensitivity
 from huddle.runtime import Runtime
 from huddle.unit_of_work import UnitOfWork, unit_of_work
 
@@ -61,6 +62,8 @@ class MessageDraft:
     client_msg_id: str | None = None
     priority: Priority = Priority.ROUTINE
     reply_to_seq: int | None = None
+    # Only to make this message stricter than its conversation (e.g. Part 2 content).
+    sensitivity: Sensitivity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +75,16 @@ class MessageView:
     sender_id: uuid.UUID | None
     kind: MessageKind
     priority: Priority
-    body: str | None  # None once redacted
+    body: str | None  # None once redacted, or withheld from this reader
     reply_to_seq: int | None
     client_msg_id: str | None
     version: int
     created_at: datetime
     edited_at: datetime | None
     redacted_at: datetime | None
+    sensitivity: Sensitivity
+    # The reader may not see content with this label (Part 2 outside the care team).
+    withheld: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +106,7 @@ class ConversationView:
     last_activity_at: datetime
     unread: int
     participants: list[ParticipantView]
+    sensitivity: Sensitivity
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +126,17 @@ async def open_conversation(
     patient_id: uuid.UUID | None,
     member_ids: list[uuid.UUID],
     referral_id: uuid.UUID | None = None,
+    sensitivity: Sensitivity | None = None,
 ) -> Conversation:
-    """Create a conversation inside the caller's unit of work (referrals use this)."""
+    """Create a conversation inside the caller's unit of work (referrals use this). Its
+    label is at least the patient's."""
     now = uow.rt.clock.now()
+    patient_label = await care.patient_sensitivity(uow, patient_id) if patient_id else None
     conversation = Conversation(
         id=uuid.uuid4(),
         organization_id=actor.organization_id,
         kind=kind.value,
+        sensitivity=policy.strictest(patient_label, sensitivity).value,
         patient_id=patient_id,
         referral_id=referral_id,
         last_seq=0,
@@ -152,6 +163,7 @@ async def start_conversation(
     kind: ConversationKind,
     patient_id: uuid.UUID | None,
     member_ids: list[uuid.UUID],
+    sensitivity: Sensitivity | None = None,
 ) -> ConversationView:
     """Start a patient thread (care team and patient) or a staff thread. Members must be
     active users of the organization; about a patient, the caller must have access."""
@@ -172,7 +184,9 @@ async def start_conversation(
                 raise Conflict("This patient has no portal account yet.", code="no_portal_account")
             members.append(portal)
         await _check_members(uow, actor, members, allow_patient=kind is ConversationKind.PATIENT)
-        conversation = await open_conversation(uow, actor, kind, patient_id, members)
+        conversation = await open_conversation(
+            uow, actor, kind, patient_id, members, sensitivity=sensitivity
+        )
         return await _conversation_view(uow, actor, conversation)
 
 
@@ -224,7 +238,8 @@ async def send_message(
                 )
             )
             if existing is not None:
-                return await _message_view(uow, conversation, existing), False
+                reader = await _reader(uow, actor, conversation)
+                return await _message_view(uow, conversation, existing, reader), False
         if draft.reply_to_seq is not None and not 1 <= draft.reply_to_seq <= conversation.last_seq:
             raise Invalid(
                 "That message does not exist in this conversation.", code="invalid_reply_to"
@@ -239,7 +254,8 @@ async def send_message(
         )
         if actor.role is Role.PATIENT:
             await _reply_if_clinic_closed(uow, conversation)
-        return await _message_view(uow, conversation, message), True
+        reader = await _reader(uow, actor, conversation)
+        return await _message_view(uow, conversation, message, reader), True
 
 
 async def _reply_if_clinic_closed(uow: UnitOfWork, conversation: Conversation) -> None:
@@ -290,6 +306,7 @@ async def append_message(
         kind=kind.value,
         priority=(draft.priority if draft else Priority.ROUTINE).value,
         reply_to_seq=draft.reply_to_seq if draft else None,
+        sensitivity=draft.sensitivity.value if draft and draft.sensitivity else None,
         version=1,
         created_at=now,
     )
@@ -333,7 +350,9 @@ async def list_messages(
             query = query.order_by(Message.seq.desc()).limit(limit)
         rows = sorted((await uow.db.scalars(query)).all(), key=lambda m: m.seq)
         _audit_read(uow, conversation, rows)
-        return [await _message_view(uow, conversation, m) for m in rows], conversation.last_seq
+        reader = await _reader(uow, actor, conversation)
+        views = [await _message_view(uow, conversation, m, reader) for m in rows]
+        return views, conversation.last_seq
 
 
 async def changes_since(
@@ -352,7 +371,8 @@ async def changes_since(
             )
         ).all()
         _audit_read(uow, conversation, rows)
-        views = [await _message_view(uow, conversation, m) for m in rows]
+        reader = await _reader(uow, actor, conversation)
+        views = [await _message_view(uow, conversation, m, reader) for m in rows]
         return views, conversation.last_revision
 
 
@@ -389,7 +409,8 @@ async def edit_message(rt: Runtime, actor: Actor, message_id: uuid.UUID, body: s
             version=str(message.version),
         )
         await _publish(uow, conversation, "message.updated", message)
-        return await _message_view(uow, conversation, message)
+        reader = await _reader(uow, actor, conversation)
+        return await _message_view(uow, conversation, message, reader)
 
 
 async def redact_message(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> MessageView:
@@ -411,7 +432,8 @@ async def redact_message(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> Me
             change="redacted",
         )
         await _publish(uow, conversation, "message.updated", message)
-        return await _message_view(uow, conversation, message)
+        reader = await _reader(uow, actor, conversation)
+        return await _message_view(uow, conversation, message, reader)
 
 
 async def message_history(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> list[VersionView]:
@@ -428,9 +450,12 @@ async def message_history(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> l
             )
         ).all()
         uow.audit(Action.READ, "message_history", message.id, patient_id=conversation.patient_id)
+        _, withheld = _withheld(await _reader(uow, actor, conversation), message)
         return [
             VersionView(
-                v.version, await _open(uow, conversation, v.id, "body", v.body), v.replaced_at
+                v.version,
+                None if withheld else await _open(uow, conversation, v.id, "body", v.body),
+                v.replaced_at,
             )
             for v in versions
         ]
@@ -678,9 +703,38 @@ async def _open(
     return plain.decode()
 
 
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """What one reader may see in one conversation."""
+
+    label: Sensitivity  # the conversation's label, at least its patient's current one
+    part2_cleared: bool
+
+
+async def _reader(uow: UnitOfWork, actor: Actor, conversation: Conversation) -> _Reader:
+    if conversation.patient_id is None:
+        # A staff thread about no patient: every participant is named.
+        return _Reader(Sensitivity(conversation.sensitivity), part2_cleared=True)
+    patient_label = await care.patient_sensitivity(uow, conversation.patient_id)
+    cleared = policy.may_read_content(
+        Sensitivity.SUBSTANCE_USE_PART2,
+        named_on_care_team=await care.on_care_team(uow, conversation.patient_id, actor.user_id),
+        own_record=actor.patient_id == conversation.patient_id,
+    )
+    return _Reader(policy.strictest(Sensitivity(conversation.sensitivity), patient_label), cleared)
+
+
+def _withheld(reader: _Reader, message: Message) -> tuple[Sensitivity, bool]:
+    label = policy.strictest(
+        reader.label, Sensitivity(message.sensitivity) if message.sensitivity else None
+    )
+    return label, label is Sensitivity.SUBSTANCE_USE_PART2 and not reader.part2_cleared
+
+
 async def _message_view(
-    uow: UnitOfWork, conversation: Conversation, message: Message
+    uow: UnitOfWork, conversation: Conversation, message: Message, reader: _Reader
 ) -> MessageView:
+    label, withheld = _withheld(reader, message)
     return MessageView(
         id=message.id,
         conversation_id=conversation.id,
@@ -689,13 +743,15 @@ async def _message_view(
         sender_id=message.sender_id,
         kind=MessageKind(message.kind),
         priority=Priority(message.priority),
-        body=await _open(uow, conversation, message.id, "body", message.body),
+        body=None if withheld else await _open(uow, conversation, message.id, "body", message.body),
         reply_to_seq=message.reply_to_seq,
         client_msg_id=message.client_msg_id,
         version=message.version,
         created_at=message.created_at,
         edited_at=message.edited_at,
         redacted_at=message.redacted_at,
+        sensitivity=label,
+        withheld=withheld,
     )
 
 
@@ -727,4 +783,5 @@ async def _conversation_view(
         last_activity_at=conversation.last_activity_at,
         unread=max(0, conversation.last_seq - mine),
         participants=participants,
+        sensitivity=(await _reader(uow, actor, conversation)).label,
     )

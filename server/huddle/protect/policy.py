@@ -23,6 +23,28 @@ class Sensitivity(StrEnum):
     SUBSTANCE_USE_PART2 = "substance_use_part2"
 
 
+_STRICTNESS = {
+    Sensitivity.GENERAL: 0,
+    Sensitivity.BEHAVIORAL_HEALTH: 1,
+    Sensitivity.SUBSTANCE_USE_PART2: 2,
+}
+
+
+def strictest(*labels: Sensitivity | None) -> Sensitivity:
+    """The most restrictive of the labels given (general if none)."""
+    present = [label for label in labels if label is not None]
+    return max(present, key=_STRICTNESS.__getitem__, default=Sensitivity.GENERAL)
+
+
+def may_read_content(label: Sensitivity, *, named_on_care_team: bool, own_record: bool) -> bool:
+    """May a participant of a conversation read content carrying `label`? Part 2
+    content goes only to named care-team members and the patient themself — not to
+    people who joined the thread another way (on-call escalation, for one)."""
+    if label is not Sensitivity.SUBSTANCE_USE_PART2:
+        return True
+    return named_on_care_team or own_record
+
+
 class PatientAction(StrEnum):
     READ = "read"
     UPDATE = "update"

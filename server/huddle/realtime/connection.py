@@ -229,7 +229,11 @@ class Connection:
             await self._resume(frame.cursors)
         elif isinstance(frame, protocol.Send):
             draft = messaging.MessageDraft(
-                frame.body, frame.client_msg_id, frame.priority, frame.reply_to_seq
+                frame.body,
+                frame.client_msg_id,
+                frame.priority,
+                frame.reply_to_seq,
+                frame.sensitivity,
             )
             view, created = await messaging.send_message(
                 self.rt, self.actor, frame.conversation_id, draft

@@ -13,6 +13,7 @@ import msgspec
 from msgspec import Meta
 
 from huddle.messaging.service import Priority
+from huddle.protect.policy import Sensitivity
 
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -50,6 +51,7 @@ class Send(msgspec.Struct, tag="send", forbid_unknown_fields=True):
     client_msg_id: Annotated[str, Meta(min_length=1, max_length=64)]
     priority: Priority = Priority.ROUTINE
     reply_to_seq: Annotated[int, Meta(ge=1)] | None = None
+    sensitivity: Sensitivity | None = None
 
 
 class Read(msgspec.Struct, tag="read", forbid_unknown_fields=True):
