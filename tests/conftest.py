@@ -144,6 +144,7 @@ def settings(
         keyring_file=keyring_file,
         password_hashing=FAST_HASHING,
         web_dist_dir=tmp_path / "no-web-client",
+        blob_dir=tmp_path / "blobs",
         # Tests drive scheduled work themselves; a background job would race them.
         background_jobs=False,
     )

@@ -87,6 +87,7 @@ class World:
     referral_id: str
     conversation_id: str
     message_id: str
+    attachment_id: str
 
     async def headers(self, role: Role, clinic: Clinic | None = None) -> dict[str, str]:
         owner = clinic or self.clinic
@@ -104,6 +105,7 @@ class PhiRoute:
     path_args: Callable[[World], dict[str, str]] = lambda w: {"patient_id": w.patient_id}
     # A collection answers another organization with an empty list rather than 404.
     collection: bool = False
+    params: Callable[[World], dict[str, str]] = lambda _world: {}
 
 
 def _new_patient(_world: World) -> dict[str, Any]:
@@ -116,6 +118,10 @@ def _conversation(world: World) -> dict[str, str]:
 
 def _message(world: World) -> dict[str, str]:
     return {"message_id": world.message_id}
+
+
+def _attachment(world: World) -> dict[str, str]:
+    return {"attachment_id": world.attachment_id}
 
 
 def _no_args(_world: World) -> dict[str, str]:
@@ -180,6 +186,20 @@ PHI: dict[tuple[str, str], PhiRoute] = {
         refused_with=404,
         body=lambda _w: {"seq": 3},
         path_args=_conversation,
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:uuid}/attachments"): PhiRoute(
+        Role.PCP,
+        Role.PSYCHIATRIST,
+        refused_with=404,
+        body=lambda _w: {"note": "sent as JSON, which is UTF-8 text: an allowed type"},
+        path_args=_conversation,
+        params=lambda _w: {"filename": "note.txt"},
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:uuid}/attachments"): PhiRoute(
+        Role.PCP, Role.PSYCHIATRIST, refused_with=404, path_args=_conversation
+    ),
+    ("GET", "/api/v1/attachments/{attachment_id:uuid}"): PhiRoute(
+        Role.PCP, Role.PSYCHIATRIST, refused_with=404, path_args=_attachment
     ),
     ("PATCH", "/api/v1/messages/{message_id:uuid}"): PhiRoute(
         Role.PCP,
@@ -272,6 +292,12 @@ async def world(server: Server, clinic: Clinic) -> World:
     message = await server.client.post(messages, json={"body": "Hi"}, headers=pcp)  # seq 2
     care = bearer((await sign_in(server.client, clinic.email(Role.CARE_MANAGER)))["access_token"])
     await server.client.post(messages, json={"body": "Hello"}, headers=care)  # seq 3: unread
+    attachment = await server.client.post(
+        f"/api/v1/conversations/{conversation_id}/attachments",
+        params={"filename": "scan.pdf"},
+        content=b"%PDF-1.7\n%walk\n",
+        headers=pcp,
+    )
     return World(
         server,
         clinic,
@@ -282,6 +308,7 @@ async def world(server: Server, clinic: Clinic) -> World:
         referral.json()["id"],
         conversation_id,
         message.json()["id"],
+        attachment.json()["id"],
     )
 
 
@@ -295,7 +322,7 @@ async def call(
         path = path.replace(f"{{{name}:uuid}}", value)
     assert "{" not in path, f"no value for a parameter of {template}"
     return await world.server.client.request(
-        method, path, json=spec.body(world), headers=headers or {}
+        method, path, json=spec.body(world), params=spec.params(world), headers=headers or {}
     )
 
 

@@ -20,6 +20,7 @@ from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
 from huddle.jobs import audit_checkpoints, urgent_escalation
+from huddle.messaging.attachment_routes import CONTROLLERS as ATTACHMENT_CONTROLLERS
 from huddle.messaging.routes import CONTROLLERS as MESSAGING_CONTROLLERS
 from huddle.notify import outbox, senders
 from huddle.notify.routes import CONTROLLERS as NOTIFY_CONTROLLERS
@@ -28,7 +29,7 @@ from huddle.realtime.routes import realtime
 from huddle.runtime import Runtime
 from huddle.webclient import web_client_router
 
-# JSON bodies are small; larger uploads (attachments) get their own limits later.
+# JSON bodies are small; attachment uploads set their own limit on their route.
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             *IDENTITY_CONTROLLERS,
             *CARE_CONTROLLERS,
             *MESSAGING_CONTROLLERS,
+            *ATTACHMENT_CONTROLLERS,
             *COMPLIANCE_CONTROLLERS,
             *NOTIFY_CONTROLLERS,
             realtime,

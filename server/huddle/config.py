@@ -61,6 +61,8 @@ class Settings:
     log_level: str = "INFO"
     password_hashing: PasswordHashing = PasswordHashing()
     web_dist_dir: Path = Path("clients/web/dist")
+    # Sealed attachment files, one per attachment (only ciphertext is written here).
+    blob_dir: Path = Path("var/blobs")
     # 0 turns the periodic audit checkpoints off (e.g. when a cron job signs them).
     audit_checkpoint_minutes: int = 60
     # Scheduled work in this process (escalations, checkpoints, outbox); off for
@@ -135,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ),
         ),
         web_dist_dir=reader.get("HUDDLE_WEB_DIST_DIR", defaults.web_dist_dir, Path),
+        blob_dir=reader.get("HUDDLE_BLOB_DIR", defaults.blob_dir, Path),
         extra_origins=reader.get("HUDDLE_ALLOWED_ORIGINS", frozenset(), _origins),
         background_jobs=reader.get("HUDDLE_BACKGROUND_JOBS", defaults.background_jobs, _boolean),
         audit_checkpoint_minutes=reader.get(

@@ -2,11 +2,13 @@
 
 from huddle.care import models as care_models
 from huddle.identity import models as identity_models
+from huddle.messaging import attachment_models
 from huddle.messaging import models as messaging_models
 from huddle.notify import models as notify_models
 from huddle.protect import models as protect_models
 
 __all__ = [
+    "attachment_models",
     "care_models",
     "identity_models",
     "messaging_models",

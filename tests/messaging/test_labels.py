@@ -95,3 +95,34 @@ async def test_relabelling_the_patient_narrows_existing_threads(thread: Thread) 
         headers=pcp,
     )
     assert (await read_as(thread, conversation, Role.PSYCHIATRIST))[0]["withheld"] is True
+
+
+async def test_files_in_a_part2_thread_are_withheld_too(thread: Thread) -> None:
+    pcp = await thread.headers(Role.PCP)
+    await thread.server.client.patch(
+        f"/api/v1/patients/{thread.patient_id}",
+        json={"sensitivity": "substance_use_part2"},
+        headers=pcp,
+    )
+    conversation = await staff_thread_with_outsider(thread)
+    uploaded = await thread.server.client.post(
+        f"/api/v1/conversations/{conversation}/attachments",
+        params={"filename": "plan.txt"},
+        content=b"taper plan",
+        headers=pcp,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    outsider = await thread.headers(Role.PSYCHIATRIST)
+    listing = await thread.server.client.get(
+        f"/api/v1/conversations/{conversation}/attachments", headers=outsider
+    )
+    assert listing.status_code == 403
+    assert listing.json()["error"]["code"] == "part2_withheld"
+    download = await thread.server.client.get(
+        f"/api/v1/attachments/{uploaded.json()['id']}", headers=outsider
+    )
+    assert download.status_code == 403
+    mine = await thread.server.client.get(
+        f"/api/v1/attachments/{uploaded.json()['id']}", headers=pcp
+    )
+    assert mine.content == b"taper plan"

@@ -213,7 +213,7 @@ async def get_conversation(
     rt: Runtime, actor: Actor, conversation_id: uuid.UUID
 ) -> ConversationView:
     async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await _joined(uow, actor, conversation_id)
+        conversation = await joined_conversation(uow, actor, conversation_id)
         _audit_listed(uow, conversation)
         return await _conversation_view(uow, actor, conversation)
 
@@ -228,7 +228,7 @@ async def send_message(
     a retry returns the original message and created=False."""
     body = _checked_body(draft.body)
     async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await _joined(uow, actor, conversation_id, lock=True)
+        conversation = await joined_conversation(uow, actor, conversation_id, lock=True)
         if draft.client_msg_id:
             existing = await uow.db.scalar(
                 select(Message).where(
@@ -238,7 +238,7 @@ async def send_message(
                 )
             )
             if existing is not None:
-                reader = await _reader(uow, actor, conversation)
+                reader = await reader_for(uow, actor, conversation)
                 return await _message_view(uow, conversation, existing, reader), False
         if draft.reply_to_seq is not None and not 1 <= draft.reply_to_seq <= conversation.last_seq:
             raise Invalid(
@@ -254,7 +254,7 @@ async def send_message(
         )
         if actor.role is Role.PATIENT:
             await _reply_if_clinic_closed(uow, conversation)
-        reader = await _reader(uow, actor, conversation)
+        reader = await reader_for(uow, actor, conversation)
         return await _message_view(uow, conversation, message, reader), True
 
 
@@ -340,7 +340,7 @@ async def list_messages(
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit must be from 1 to {MAX_PAGE}.", code="invalid_limit")
     async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await _joined(uow, actor, conversation_id)
+        conversation = await joined_conversation(uow, actor, conversation_id)
         query = select(Message).where(Message.conversation_id == conversation.id)
         if after is not None:
             query = query.where(Message.seq > after).order_by(Message.seq).limit(limit)
@@ -350,7 +350,7 @@ async def list_messages(
             query = query.order_by(Message.seq.desc()).limit(limit)
         rows = sorted((await uow.db.scalars(query)).all(), key=lambda m: m.seq)
         _audit_read(uow, conversation, rows)
-        reader = await _reader(uow, actor, conversation)
+        reader = await reader_for(uow, actor, conversation)
         views = [await _message_view(uow, conversation, m, reader) for m in rows]
         return views, conversation.last_seq
 
@@ -361,7 +361,7 @@ async def changes_since(
     """Messages created or changed after `revision`, in revision order, and the
     conversation's last revision: what a reconnecting client missed."""
     async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await _joined(uow, actor, conversation_id)
+        conversation = await joined_conversation(uow, actor, conversation_id)
         rows = (
             await uow.db.scalars(
                 select(Message)
@@ -371,7 +371,7 @@ async def changes_since(
             )
         ).all()
         _audit_read(uow, conversation, rows)
-        reader = await _reader(uow, actor, conversation)
+        reader = await reader_for(uow, actor, conversation)
         views = [await _message_view(uow, conversation, m, reader) for m in rows]
         return views, conversation.last_revision
 
@@ -409,7 +409,7 @@ async def edit_message(rt: Runtime, actor: Actor, message_id: uuid.UUID, body: s
             version=str(message.version),
         )
         await _publish(uow, conversation, "message.updated", message)
-        reader = await _reader(uow, actor, conversation)
+        reader = await reader_for(uow, actor, conversation)
         return await _message_view(uow, conversation, message, reader)
 
 
@@ -432,7 +432,7 @@ async def redact_message(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> Me
             change="redacted",
         )
         await _publish(uow, conversation, "message.updated", message)
-        reader = await _reader(uow, actor, conversation)
+        reader = await reader_for(uow, actor, conversation)
         return await _message_view(uow, conversation, message, reader)
 
 
@@ -441,7 +441,7 @@ async def message_history(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> l
         message = await uow.db.get(Message, message_id)
         if message is None:
             raise NotFound("No such message.")
-        conversation = await _joined(uow, actor, message.conversation_id)
+        conversation = await joined_conversation(uow, actor, message.conversation_id)
         versions = (
             await uow.db.scalars(
                 select(MessageVersion)
@@ -450,7 +450,7 @@ async def message_history(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> l
             )
         ).all()
         uow.audit(Action.READ, "message_history", message.id, patient_id=conversation.patient_id)
-        _, withheld = _withheld(await _reader(uow, actor, conversation), message)
+        _, withheld = _withheld(await reader_for(uow, actor, conversation), message)
         return [
             VersionView(
                 v.version,
@@ -465,7 +465,7 @@ async def mark_read(rt: Runtime, actor: Actor, conversation_id: uuid.UUID, seq: 
     """Move the caller's read cursor forward to `seq` (never back); returns it. Others
     in the conversation get a `receipt` event."""
     async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await _joined(uow, actor, conversation_id)
+        conversation = await joined_conversation(uow, actor, conversation_id)
         if not 0 <= seq <= conversation.last_seq:
             raise Invalid("That message does not exist in this conversation.", code="invalid_seq")
         participant = await uow.db.scalar(
@@ -500,7 +500,7 @@ async def mark_read(rt: Runtime, actor: Actor, conversation_id: uuid.UUID, seq: 
 async def signal_typing(rt: Runtime, actor: Actor, conversation_id: uuid.UUID) -> None:
     """Tell the other participants the caller is typing (an event only; nothing stored)."""
     async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await _joined(uow, actor, conversation_id)
+        conversation = await joined_conversation(uow, actor, conversation_id)
         others = await _participant_ids(uow, conversation.id) - {actor.user_id}
         uow.publish_after_commit(
             Event(
@@ -556,7 +556,7 @@ def _checked_body(body: str) -> str:
     return body
 
 
-async def _joined(
+async def joined_conversation(
     uow: UnitOfWork, actor: Actor, conversation_id: uuid.UUID, *, lock: bool = False
 ) -> Conversation:
     """The conversation if the caller takes part in it (and is in its organization);
@@ -584,7 +584,7 @@ async def _own_message(
     message = await uow.db.get(Message, message_id)
     if message is None:
         raise NotFound("No such message.")
-    conversation = await _joined(uow, actor, message.conversation_id, lock=True)
+    conversation = await joined_conversation(uow, actor, message.conversation_id, lock=True)
     if message.sender_id != actor.user_id or message.kind != MessageKind.USER:
         raise uow.refuse(
             Forbidden("Only the sender can change a message.", code="not_sender"),
@@ -704,27 +704,27 @@ async def _open(
 
 
 @dataclass(frozen=True, slots=True)
-class _Reader:
+class Reader:
     """What one reader may see in one conversation."""
 
     label: Sensitivity  # the conversation's label, at least its patient's current one
     part2_cleared: bool
 
 
-async def _reader(uow: UnitOfWork, actor: Actor, conversation: Conversation) -> _Reader:
+async def reader_for(uow: UnitOfWork, actor: Actor, conversation: Conversation) -> Reader:
     if conversation.patient_id is None:
         # A staff thread about no patient: every participant is named.
-        return _Reader(Sensitivity(conversation.sensitivity), part2_cleared=True)
+        return Reader(Sensitivity(conversation.sensitivity), part2_cleared=True)
     patient_label = await care.patient_sensitivity(uow, conversation.patient_id)
     cleared = policy.may_read_content(
         Sensitivity.SUBSTANCE_USE_PART2,
         named_on_care_team=await care.on_care_team(uow, conversation.patient_id, actor.user_id),
         own_record=actor.patient_id == conversation.patient_id,
     )
-    return _Reader(policy.strictest(Sensitivity(conversation.sensitivity), patient_label), cleared)
+    return Reader(policy.strictest(Sensitivity(conversation.sensitivity), patient_label), cleared)
 
 
-def _withheld(reader: _Reader, message: Message) -> tuple[Sensitivity, bool]:
+def _withheld(reader: Reader, message: Message) -> tuple[Sensitivity, bool]:
     label = policy.strictest(
         reader.label, Sensitivity(message.sensitivity) if message.sensitivity else None
     )
@@ -732,7 +732,7 @@ def _withheld(reader: _Reader, message: Message) -> tuple[Sensitivity, bool]:
 
 
 async def _message_view(
-    uow: UnitOfWork, conversation: Conversation, message: Message, reader: _Reader
+    uow: UnitOfWork, conversation: Conversation, message: Message, reader: Reader
 ) -> MessageView:
     label, withheld = _withheld(reader, message)
     return MessageView(
@@ -783,5 +783,5 @@ async def _conversation_view(
         last_activity_at=conversation.last_activity_at,
         unread=max(0, conversation.last_seq - mine),
         participants=participants,
-        sensitivity=(await _reader(uow, actor, conversation)).label,
+        sensitivity=(await reader_for(uow, actor, conversation)).label,
     )

@@ -1,0 +1,295 @@
+"""Files shared in a conversation: the only code that stores or reads them.
+
+A file is accepted only if its content (not its name, not the client's Content-Type)
+is one of the allowed types. It is sealed with the conversation's data key, like the
+messages, and its ciphertext goes to the BlobStore; the row keeps the sealed filename,
+the detected type, the size and the ciphertext's sha256, checked before every decrypt.
+Uploads, lists and downloads are audited with the conversation's patient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from huddle.actor import Actor
+from huddle.blobs import BlobMissing, BlobStore, LocalBlobStore
+from huddle.errors import Forbidden, HuddleError, Invalid, NotFound
+from huddle.messaging import service as messaging
+from huddle.messaging.attachment_models import Attachment
+from huddle.messaging.models import Conversation, Participant
+from huddle.protect.audit import Action, Outcome
+from huddle.protect.crypto import Binding, DecryptionFailed
+from huddle.protect.policy import Sensitivity
+from huddle.runtime import Runtime
+from huddle.unit_of_work import UnitOfWork, unit_of_work
+
+OWNER_TYPE = "conversation"
+TABLE = "attachments"
+MAX_BYTES = 10 * 1024 * 1024
+MAX_FILENAME_CHARS = 200
+DEFAULT_FILENAME = "attachment"
+
+PDF = "application/pdf"
+PNG = "image/png"
+JPEG = "image/jpeg"
+TEXT = "text/plain"
+ALLOWED_TYPES = (PDF, PNG, JPEG, TEXT)
+_MAGIC = ((b"%PDF-", PDF), (b"\x89PNG\r\n\x1a\n", PNG), (b"\xff\xd8\xff", JPEG))
+
+
+class UnsupportedType(HuddleError):
+    status_code = 415
+    default_code = "unsupported_type"
+
+
+class TooLarge(HuddleError):
+    status_code = 413
+    default_code = "payload_too_large"
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentView:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int
+    uploader_id: uuid.UUID
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    attachment: AttachmentView
+    content: bytes
+
+
+def blob_store(rt: Runtime) -> BlobStore:
+    return LocalBlobStore(rt.settings.blob_dir)
+
+
+def detect_media_type(data: bytes) -> str:
+    """The type the bytes really are; raises UnsupportedType for anything not allowed."""
+    for magic, media_type in _MAGIC:
+        if data.startswith(magic):
+            return media_type
+    if b"\x00" not in data:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return TEXT
+    raise UnsupportedType(
+        "Only these file types can be attached: " + ", ".join(ALLOWED_TYPES) + "."
+    )
+
+
+def sanitize_filename(raw: str) -> str:
+    """The last path part, without control characters, at most MAX_FILENAME_CHARS."""
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    name = name.lstrip(".").strip()  # no hidden files, no "." or ".."
+    if len(name) > MAX_FILENAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and stem and len(ext) <= 10:  # keep the extension
+            name = stem[: MAX_FILENAME_CHARS - len(ext) - 1].rstrip() + "." + ext
+        else:
+            name = name[:MAX_FILENAME_CHARS]
+    return name or DEFAULT_FILENAME
+
+
+async def upload_attachment(
+    rt: Runtime, actor: Actor, conversation_id: uuid.UUID, filename: str, data: bytes
+) -> AttachmentView:
+    """Store a file in a conversation (participants only, else NotFound). Raises
+    TooLarge, UnsupportedType or Invalid (empty). Audited as a create."""
+    store = blob_store(rt)
+    attachment_id = uuid.uuid4()
+    stored = False
+    try:
+        async with unit_of_work(rt, actor=actor) as uow:
+            conversation = await _joined(uow, actor, conversation_id)
+            if len(data) > MAX_BYTES:
+                raise TooLarge(f"A file can be at most {MAX_BYTES // (1024 * 1024)} MiB.")
+            if not data:
+                raise Invalid("The file is empty.", code="empty_attachment")
+            media_type = detect_media_type(data)
+            name = sanitize_filename(filename)
+            sealed_content, sealed_name = await uow.seal(
+                OWNER_TYPE,
+                conversation.id,
+                [
+                    (_binding(conversation, attachment_id, "content"), data),
+                    (_binding(conversation, attachment_id, "filename"), name.encode()),
+                ],
+            )
+            attachment = Attachment(
+                id=attachment_id,
+                conversation_id=conversation.id,
+                uploader_id=actor.user_id,
+                message_id=None,
+                filename=sealed_name,
+                media_type=media_type,
+                size=len(data),
+                ciphertext_sha256=hashlib.sha256(sealed_content).hexdigest(),
+                created_at=rt.clock.now(),
+            )
+            uow.db.add(attachment)
+            await uow.db.flush()
+            # Before commit, so a committed row always has its blob.
+            await store.put(str(attachment_id), sealed_content)
+            stored = True
+            uow.audit(
+                Action.CREATE,
+                "attachment",
+                attachment_id,
+                patient_id=conversation.patient_id,
+                conversation_id=str(conversation.id),
+                media_type=media_type,
+                size=str(len(data)),
+            )
+            return _view(attachment, name)
+    except BaseException:
+        if stored:
+            await store.delete(str(attachment_id))
+        raise
+
+
+async def list_attachments(
+    rt: Runtime, actor: Actor, conversation_id: uuid.UUID
+) -> list[AttachmentView]:
+    """A conversation's files, oldest first (participants only, else NotFound); one
+    audited read."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        conversation = await _joined(uow, actor, conversation_id)
+        rows = (
+            await uow.db.scalars(
+                select(Attachment)
+                .where(Attachment.conversation_id == conversation.id)
+                .order_by(Attachment.created_at, Attachment.id)
+            )
+        ).all()
+        uow.audit(
+            Action.READ,
+            "conversation",
+            conversation.id,
+            patient_id=conversation.patient_id,
+            content="attachments",
+            count=str(len(rows)),
+        )
+        return [_view(row, await _filename(uow, conversation, row)) for row in rows]
+
+
+async def download_attachment(rt: Runtime, actor: Actor, attachment_id: uuid.UUID) -> Download:
+    """The decrypted file (participants of its conversation only, else NotFound).
+    A missing or altered blob raises DecryptionFailed (500 data_integrity), audited as
+    an integrity failure. Audited as a read."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        row = await uow.db.execute(
+            select(Attachment, Conversation)
+            .join(Conversation, Conversation.id == Attachment.conversation_id)
+            .join(Participant, Participant.conversation_id == Conversation.id)
+            .where(
+                Attachment.id == attachment_id,
+                Participant.user_id == actor.user_id,
+                Conversation.organization_id == actor.organization_id,
+            )
+        )
+        found = row.first()
+        if found is None:
+            raise uow.refuse(
+                NotFound("No such attachment."), Action.READ, "attachment", attachment_id
+            )
+        attachment, conversation = found
+        await _require_content_access(uow, actor, conversation)
+        try:
+            sealed = await blob_store(rt).get(str(attachment.id))
+        except BlobMissing:
+            raise _integrity_failure(uow, conversation, attachment, "blob_missing") from None
+        if hashlib.sha256(sealed).hexdigest() != attachment.ciphertext_sha256:
+            raise _integrity_failure(uow, conversation, attachment, "blob_hash_mismatch")
+        content = await uow.open(
+            sealed,
+            _binding(conversation, attachment.id, "content"),
+            patient_id=conversation.patient_id,
+        )
+        name = await _filename(uow, conversation, attachment)
+        uow.audit(
+            Action.READ,
+            "attachment",
+            attachment.id,
+            patient_id=conversation.patient_id,
+            conversation_id=str(conversation.id),
+        )
+        return Download(_view(attachment, name), content)
+
+
+async def _joined(uow: UnitOfWork, actor: Actor, conversation_id: uuid.UUID) -> Conversation:
+    """The conversation, if the caller takes part (else NotFound) and may see its files:
+    files in a Part 2 conversation are withheld like its messages (Forbidden, audited)."""
+    conversation = await messaging.joined_conversation(uow, actor, conversation_id)
+    await _require_content_access(uow, actor, conversation)
+    return conversation
+
+
+async def _require_content_access(
+    uow: UnitOfWork, actor: Actor, conversation: Conversation
+) -> None:
+    reader = await messaging.reader_for(uow, actor, conversation)
+    if reader.label is Sensitivity.SUBSTANCE_USE_PART2 and not reader.part2_cleared:
+        raise uow.refuse(
+            Forbidden("These files are restricted to the named care team.", code="part2_withheld"),
+            Action.READ,
+            "conversation",
+            conversation.id,
+            patient_id=conversation.patient_id,
+        )
+
+
+def _integrity_failure(
+    uow: UnitOfWork, conversation: Conversation, attachment: Attachment, reason: str
+) -> DecryptionFailed:
+    # As UnitOfWork.open does for a failed decrypt: audited, and kept despite rollback.
+    record = uow.audit(
+        Action.INTEGRITY_FAILURE,
+        TABLE,
+        attachment.id,
+        patient_id=conversation.patient_id,
+        outcome=Outcome.ERROR,
+        reason=reason,
+        column="content",
+    )
+    uow.kept_on_failure.append(record)
+    return DecryptionFailed("Stored data failed its integrity check.")
+
+
+def _binding(conversation: Conversation, attachment_id: uuid.UUID, column: str) -> Binding:
+    return Binding(TABLE, column, attachment_id, conversation.id)
+
+
+async def _filename(uow: UnitOfWork, conversation: Conversation, attachment: Attachment) -> str:
+    plain = await uow.open(
+        attachment.filename,
+        _binding(conversation, attachment.id, "filename"),
+        patient_id=conversation.patient_id,
+    )
+    return plain.decode()
+
+
+def _view(attachment: Attachment, filename: str) -> AttachmentView:
+    return AttachmentView(
+        id=attachment.id,
+        conversation_id=attachment.conversation_id,
+        filename=filename,
+        media_type=attachment.media_type,
+        size=attachment.size,
+        uploader_id=attachment.uploader_id,
+        created_at=attachment.created_at,
+    )
