@@ -4,10 +4,13 @@ duplicates, receipts, typing, bad frames, and sessions that end."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from tests.live_server import DEMO_PASSWORD, run_huddle
 from tests.realtime.conftest import Client, client_msg_id, patient_thread
 
 PCP, CARE, PATIENT = "pcp@example.org", "care@example.org", "patient@example.org"
@@ -213,3 +216,30 @@ async def test_logging_out_closes_the_sockets_of_that_session(clients) -> None: 
     code, error = await closed_with(pcp)
     assert code == 4401
     assert error["code"] == "session_revoked"
+
+
+async def test_a_client_of_another_organization_receives_nothing(realtime_server, clients) -> None:  # type: ignore[no-untyped-def]
+    email = f"admin.{uuid.uuid4().hex[:8]}@elsewhere.test"
+    run_huddle(
+        realtime_server.env | {"HUDDLE_ADMIN_PASSWORD": DEMO_PASSWORD},
+        "org",
+        "create",
+        "--name",
+        "Elsewhere Clinic",
+        "--admin-email",
+        email,
+        "--admin-name",
+        "Else Where",
+    )
+    care, stranger = await clients(CARE), await clients(email)
+    conversation = await patient_thread(care)
+    ready = await stranger.connect()
+    assert ready["conversations"] == {}
+    await care.api(
+        "POST", f"/api/v1/conversations/{conversation}/messages", json={"body": "clinic-internal"}
+    )
+    await stranger.send({"type": "resume", "cursors": {conversation: 0}})
+    assert (await stranger.next("error"))["code"] == "unknown_conversation"
+    await stranger.send({"type": "ping"})
+    await stranger.next("pong")
+    assert not [f for f in stranger.frames if f["type"].startswith("message.")]
