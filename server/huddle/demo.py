@@ -4,7 +4,7 @@ and a patient portal account. Never loaded in production."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import func, select
@@ -15,6 +15,9 @@ from huddle.identity import accounts
 from huddle.identity.models import Organization, User
 from huddle.messaging import referrals
 from huddle.messaging import service as messaging
+from huddle.notify import links, outbox
+from huddle.notify.senders import Outgoing
+from huddle.notify.service import Channel
 from huddle.protect.policy import Sensitivity
 from huddle.runtime import Runtime
 from huddle.unit_of_work import unit_of_work
@@ -79,8 +82,8 @@ async def load_demo(rt: Runtime, *, only_if_empty: bool) -> DemoResult:
     org, users = await accounts.create_organization(rt, ORGANIZATION_NAME, staff)
     by_email = {user.email: user for user in users}
     patient_ids = await _load_patients(rt, by_email)
-    portal = await _add_portal_account(rt, org.id, patient_ids[0], password)
-    await _load_conversations(rt, by_email | {PATIENT_EMAIL: portal}, patient_ids[0])
+    await _add_portal_account(rt, org.id, patient_ids[0], password)
+    await _load_conversations(rt, by_email, patient_ids[0])
     return DemoResult(created=True, password=password, emails=emails)
 
 
@@ -117,10 +120,9 @@ async def _load_patients(rt: Runtime, users: dict[str, User]) -> list[uuid.UUID]
 
 
 async def _load_conversations(rt: Runtime, users: dict[str, User], patient_id: uuid.UUID) -> None:
-    """A referral thread (PCP to care manager) and a patient thread, with replies."""
-    pcp, care_manager, patient = (
-        _acting(users[e]) for e in ("pcp@example.org", "care@example.org", PATIENT_EMAIL)
-    )
+    """A referral thread (PCP to care manager) and a patient thread in which Maria
+    replies through a secure link."""
+    pcp, care_manager = (_acting(users[e]) for e in ("pcp@example.org", "care@example.org"))
     await referrals.create_referral(
         rt,
         pcp,
@@ -136,21 +138,52 @@ async def _load_conversations(rt: Runtime, users: dict[str, User], patient_id: u
     thread = await messaging.start_conversation(
         rt, care_manager, messaging.ConversationKind.PATIENT, patient_id, []
     )
-    for actor, body in (
-        (care_manager, "Hi Maria, this is Carmen from the care team. How have you been sleeping?"),
-        (patient, "A bit better this week, thank you. Still waking up early."),
-        (care_manager, "Thanks for telling me. Let's talk it through on Thursday at 10."),
-    ):
-        await messaging.send_message(rt, actor, thread.id, messaging.MessageDraft(body))
+    message = messaging.MessageDraft
+    await messaging.send_message(
+        rt,
+        care_manager,
+        thread.id,
+        message("Hi Maria, this is Carmen from the care team. How have you been sleeping?"),
+    )
+    # Maria answers the way a patient without the portal would: through the secure link
+    # in her "message waiting" e-mail, after confirming her date of birth.
+    inbox = _Inbox()
+    await outbox.deliver_due(rt, inbox, rt.clock.now())
+    token = inbox.links[-1].rsplit("/", 1)[-1]
+    context = RequestContext(request_id="demo-load")
+    session = await links.confirm_link(rt, token, DEMO_PATIENTS[0][1], context)
+    await links.reply(
+        rt,
+        session.access_token,
+        context,
+        "A bit better this week, thank you. Still waking up early.",
+        None,
+    )
+    await messaging.send_message(
+        rt,
+        care_manager,
+        thread.id,
+        message("Thanks for telling me. Let's talk it through on Thursday at 10."),
+    )
+
+
+@dataclass
+class _Inbox:
+    """Stands in for Maria's mailbox while the demo loads: keeps the links it is sent."""
+
+    channel: Channel = Channel.EMAIL
+    links: list[str] = field(default_factory=list)
+
+    async def send(self, outgoing: Outgoing) -> None:
+        self.links.append(outgoing.link)
 
 
 async def _add_portal_account(
     rt: Runtime, organization_id: uuid.UUID, patient_id: uuid.UUID, password: str
-) -> User:
+) -> None:
     # The name lives only in the encrypted patient record, never in the users table.
     new = accounts.NewUser(PATIENT_EMAIL, "Patient portal account", Role.PATIENT, password)
     password_hash = await accounts.checked_password_hash(rt, new, mfa_enabled=False)
     async with unit_of_work(rt) as uow:
         user = await accounts.insert_user(uow, organization_id, new, password_hash)
         await care.link_portal_account(uow, patient_id, user)
-    return user
