@@ -105,6 +105,8 @@ interface RequestOptions {
   body?: unknown;
   /** Send the access token (and refresh it once if it has expired). */
   auth?: boolean;
+  /** Send this bearer token instead (a patient-link session): never refreshed or kept. */
+  bearer?: string;
 }
 
 const NETWORK_DETAIL = "Could not reach the server. Check your connection and try again.";
@@ -188,7 +190,7 @@ export class ApiClient {
    */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     if (!options.auth) {
-      return this.#send<T>(method, path, options.body, null);
+      return this.#send<T>(method, path, options.body, options.bearer ?? null);
     }
     const tokens = this.#requireTokens();
     try {

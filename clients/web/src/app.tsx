@@ -1,10 +1,19 @@
 import { Home } from "./screens/Home";
 import { MfaChallenge } from "./screens/MfaChallenge";
 import { MfaEnrolment } from "./screens/MfaEnrolment";
+import { SecureLink } from "./screens/SecureLink";
 import { SignIn } from "./screens/SignIn";
+import { isSecurePath, secureTokenFromPath } from "./secureLink";
 import { screen } from "./session";
 
+// Read once at start: the secure-link page takes the token out of the address bar.
+const SECURE_PAGE = isSecurePath(location.pathname);
+const LINK_TOKEN = secureTokenFromPath(location.pathname);
+
 export function App() {
+  if (SECURE_PAGE) {
+    return <SecureLink token={LINK_TOKEN} />;
+  }
   const current = screen.value;
   switch (current.name) {
     case "sign_in":
