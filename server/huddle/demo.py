@@ -13,7 +13,7 @@ from huddle.actor import Actor, RequestContext, Role
 from huddle.care import service as care
 from huddle.identity import accounts
 from huddle.identity.models import Organization, User
-from huddle.messaging import referrals
+from huddle.messaging import conversations, referrals
 from huddle.messaging import service as messaging
 from huddle.notify import links, outbox
 from huddle.notify.senders import Outgoing
@@ -135,8 +135,8 @@ async def _load_conversations(rt: Runtime, users: dict[str, User], patient_id: u
             receiving_user_id=users["care@example.org"].id,
         ),
     )
-    thread = await messaging.start_conversation(
-        rt, care_manager, messaging.ConversationKind.PATIENT, patient_id, []
+    thread = await conversations.start_conversation(
+        rt, care_manager, conversations.ConversationKind.PATIENT, patient_id, []
     )
     message = messaging.MessageDraft
     await messaging.send_message(

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from huddle.actor import Actor
 from huddle.blobs import BlobMissing, BlobStore, LocalBlobStore
 from huddle.errors import Forbidden, HuddleError, Invalid, NotFound
-from huddle.messaging import service as messaging
+from huddle.messaging import access
 from huddle.messaging.attachment_models import Attachment
 from huddle.messaging.models import Conversation, Participant
 from huddle.protect.audit import Action, Outcome
@@ -234,7 +234,7 @@ async def download_attachment(rt: Runtime, actor: Actor, attachment_id: uuid.UUI
 async def _joined(uow: UnitOfWork, actor: Actor, conversation_id: uuid.UUID) -> Conversation:
     """The conversation, if the caller takes part (else NotFound) and may see its files:
     files in a Part 2 conversation are withheld like its messages (Forbidden, audited)."""
-    conversation = await messaging.joined_conversation(uow, actor, conversation_id)
+    conversation = await access.joined_conversation(uow, actor, conversation_id)
     await _require_content_access(uow, actor, conversation)
     return conversation
 
@@ -242,7 +242,7 @@ async def _joined(uow: UnitOfWork, actor: Actor, conversation_id: uuid.UUID) -> 
 async def _require_content_access(
     uow: UnitOfWork, actor: Actor, conversation: Conversation
 ) -> None:
-    reader = await messaging.reader_for(uow, actor, conversation)
+    reader = await access.reader_for(uow, actor, conversation)
     if reader.label is Sensitivity.SUBSTANCE_USE_PART2 and not reader.part2_cleared:
         raise uow.refuse(
             Forbidden("These files are restricted to the named care team.", code="part2_withheld"),

@@ -15,6 +15,7 @@ from huddle.care import service as care
 from huddle.errors import Conflict, Invalid, NotFound
 from huddle.events import Event
 from huddle.identity.models import User
+from huddle.messaging import conversations
 from huddle.messaging import service as messaging
 from huddle.messaging.models import Conversation, Participant, Referral, ReferralStatusChange
 from huddle.protect.audit import Action
@@ -123,10 +124,10 @@ async def create_referral(rt: Runtime, actor: Actor, draft: ReferralDraft) -> Re
         uow.db.add(referral)
         await uow.db.flush()
         members = await care.care_team_user_ids(uow, patient.id)
-        conversation = await messaging.open_conversation(
+        conversation = await conversations.open_conversation(
             uow,
             actor,
-            messaging.ConversationKind.REFERRAL,
+            conversations.ConversationKind.REFERRAL,
             patient.id,
             members,
             referral_id=referral.id,

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from huddle.dependencies import CurrentActor, Rt
-from huddle.messaging import referrals, service
+from huddle.messaging import conversations, referrals, service
 from huddle.messaging.schemas import (
     Changes,
     ConversationIn,
@@ -86,7 +86,7 @@ class ConversationsController(Controller):
     @get("")
     async def find(self, rt: Rt, actor: CurrentActor) -> ConversationList:
         """Your conversations, latest activity first, with unread counts."""
-        views = await service.list_conversations(rt, actor)
+        views = await conversations.list_conversations(rt, actor)
         return ConversationList([ConversationOut.of(v) for v in views], len(views))
 
     @post("")
@@ -94,7 +94,7 @@ class ConversationsController(Controller):
         self, data: JSONBody[ConversationIn], rt: Rt, actor: CurrentActor
     ) -> ConversationOut:
         """Start a patient thread (care team and patient) or a staff thread."""
-        view = await service.start_conversation(
+        view = await conversations.start_conversation(
             rt, actor, data.kind, data.patient_id, data.member_ids, data.sensitivity
         )
         return ConversationOut.of(view)
@@ -104,7 +104,7 @@ class ConversationsController(Controller):
         self, conversation_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor
     ) -> ConversationOut:
         """One conversation: participants with their read cursors, counts."""
-        return ConversationOut.of(await service.get_conversation(rt, actor, conversation_id))
+        return ConversationOut.of(await conversations.get_conversation(rt, actor, conversation_id))
 
     @get("/{conversation_id:uuid}/messages")
     async def messages(

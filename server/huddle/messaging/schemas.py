@@ -10,10 +10,9 @@ import msgspec
 from msgspec import Meta
 
 from huddle.actor import Role
+from huddle.messaging.conversations import ConversationKind, ConversationView
 from huddle.messaging.referrals import ReceivingService, ReferralView, Status, Urgency
 from huddle.messaging.service import (
-    ConversationKind,
-    ConversationView,
     MessageKind,
     MessageView,
     Priority,

@@ -1,4 +1,5 @@
-"""Conversations and messages: the only code that writes them.
+"""Messages: the only code that writes them (conversations: conversations.py; who may
+read what: access.py).
 
 Sending is idempotent on (sender, client_msg_id) and acknowledged only after commit.
 Each message takes the conversation's next `seq`; each change (new, edited, redacted)
@@ -16,29 +17,28 @@ from enum import StrEnum
 from sqlalchemy import select, update
 
 from huddle.actor import Actor, Role
-from huddle.care import service as care
 from huddle.errors import Conflict, Forbidden, Invalid, NotFound
 from huddle.events import Event
 from huddle.identity import clinic_hours
-from huddle.identity.models import Organization, User
+from huddle.identity.models import Organization
+from huddle.messaging.access import (
+    Reader,
+    content_label,
+    joined_conversation,
+    participant_ids,
+    reader_for,
+)
 from huddle.messaging.models import Conversation, Message, MessageVersion, Participant
 from huddle.notify import service as notify
-from huddle.protect import policy
 from huddle.protect.audit import Action
 from huddle.protect.crypto import Binding
-from huddle.protect.policy import PatientAction, Sensitivity
+from huddle.protect.policy import Sensitivity
 from huddle.runtime import Runtime
 from huddle.unit_of_work import UnitOfWork, unit_of_work
 
 OWNER_TYPE = "conversation"
 MAX_BODY_CHARS = 10_000
 MAX_PAGE = 200
-
-
-class ConversationKind(StrEnum):
-    REFERRAL = "referral"
-    PATIENT = "patient"  # the care team and the patient
-    STAFF = "staff"  # staff only, about a patient or not
 
 
 class Priority(StrEnum):
@@ -88,28 +88,6 @@ class MessageView:
 
 
 @dataclass(frozen=True, slots=True)
-class ParticipantView:
-    user_id: uuid.UUID
-    display_name: str
-    role: Role
-    read_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationView:
-    id: uuid.UUID
-    kind: ConversationKind
-    patient_id: uuid.UUID | None
-    referral_id: uuid.UUID | None
-    last_seq: int
-    last_revision: int
-    last_activity_at: datetime
-    unread: int
-    participants: list[ParticipantView]
-    sensitivity: Sensitivity
-
-
-@dataclass(frozen=True, slots=True)
 class VersionView:
     version: int
     body: str | None
@@ -117,105 +95,6 @@ class VersionView:
 
 
 # ------------------------------------------------------------------ conversations
-
-
-async def open_conversation(
-    uow: UnitOfWork,
-    actor: Actor,
-    kind: ConversationKind,
-    patient_id: uuid.UUID | None,
-    member_ids: list[uuid.UUID],
-    referral_id: uuid.UUID | None = None,
-    sensitivity: Sensitivity | None = None,
-) -> Conversation:
-    """Create a conversation inside the caller's unit of work (referrals use this). Its
-    label is at least the patient's."""
-    now = uow.rt.clock.now()
-    patient_label = await care.patient_sensitivity(uow, patient_id) if patient_id else None
-    conversation = Conversation(
-        id=uuid.uuid4(),
-        organization_id=actor.organization_id,
-        kind=kind.value,
-        sensitivity=policy.strictest(patient_label, sensitivity).value,
-        patient_id=patient_id,
-        referral_id=referral_id,
-        last_seq=0,
-        last_revision=0,
-        last_activity_at=now,
-        created_at=now,
-    )
-    uow.db.add(conversation)
-    await uow.db.flush()
-    for user_id in dict.fromkeys([actor.user_id, *member_ids]):
-        uow.db.add(
-            Participant(conversation_id=conversation.id, user_id=user_id, read_seq=0, joined_at=now)
-        )
-    await uow.db.flush()
-    uow.audit(
-        Action.CREATE, "conversation", conversation.id, patient_id=patient_id, kind=kind.value
-    )
-    return conversation
-
-
-async def start_conversation(
-    rt: Runtime,
-    actor: Actor,
-    kind: ConversationKind,
-    patient_id: uuid.UUID | None,
-    member_ids: list[uuid.UUID],
-    sensitivity: Sensitivity | None = None,
-) -> ConversationView:
-    """Start a patient thread (care team and patient) or a staff thread. Members must be
-    active users of the organization; about a patient, the caller must have access."""
-    if kind is ConversationKind.REFERRAL:
-        raise Invalid("Referral threads open with their referral.", code="use_referrals")
-    if actor.role is Role.PATIENT or actor.role is Role.ADMIN:
-        raise Forbidden("Your role cannot start conversations.", code="wrong_role")
-    async with unit_of_work(rt, actor=actor) as uow:
-        members = list(member_ids)
-        if patient_id is not None:
-            await care.authorize_patient(uow, actor, patient_id, PatientAction.READ)
-        if kind is ConversationKind.PATIENT:
-            if patient_id is None:
-                raise Invalid("A patient thread needs a patient.", code="patient_required")
-            members += await care.care_team_user_ids(uow, patient_id)
-            portal = await care.portal_user_id(uow, patient_id)
-            if portal is None:
-                raise Conflict("This patient has no portal account yet.", code="no_portal_account")
-            members.append(portal)
-        await _check_members(uow, actor, members, allow_patient=kind is ConversationKind.PATIENT)
-        conversation = await open_conversation(
-            uow, actor, kind, patient_id, members, sensitivity=sensitivity
-        )
-        return await _conversation_view(uow, actor, conversation)
-
-
-async def list_conversations(rt: Runtime, actor: Actor) -> list[ConversationView]:
-    """The caller's conversations, most recent activity first, with unread counts
-    (computed from sequence numbers: nothing is decrypted)."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        rows = await uow.db.scalars(
-            select(Conversation)
-            .join(Participant, Participant.conversation_id == Conversation.id)
-            .where(
-                Participant.user_id == actor.user_id,
-                Conversation.organization_id == actor.organization_id,
-            )
-            .order_by(Conversation.last_activity_at.desc())
-        )
-        conversations = rows.all()
-        for conversation in conversations:
-            _audit_listed(uow, conversation)
-        return [await _conversation_view(uow, actor, c) for c in conversations]
-
-
-async def get_conversation(
-    rt: Runtime, actor: Actor, conversation_id: uuid.UUID
-) -> ConversationView:
-    async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await joined_conversation(uow, actor, conversation_id)
-        _audit_listed(uow, conversation)
-        return await _conversation_view(uow, actor, conversation)
 
 
 # ----------------------------------------------------------------------- messages
@@ -450,7 +329,7 @@ async def message_history(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> l
             )
         ).all()
         uow.audit(Action.READ, "message_history", message.id, patient_id=conversation.patient_id)
-        _, withheld = _withheld(await reader_for(uow, actor, conversation), message)
+        _, withheld = content_label(await reader_for(uow, actor, conversation), message)
         return [
             VersionView(
                 v.version,
@@ -486,7 +365,7 @@ async def mark_read(rt: Runtime, actor: Actor, conversation_id: uuid.UUID, seq: 
             uow.publish_after_commit(
                 Event(
                     "receipt",
-                    await _participant_ids(uow, conversation.id),
+                    await participant_ids(uow, conversation.id),
                     {
                         "conversation_id": str(conversation.id),
                         "user_id": str(actor.user_id),
@@ -495,51 +374,6 @@ async def mark_read(rt: Runtime, actor: Actor, conversation_id: uuid.UUID, seq: 
                 )
             )
         return participant.read_seq
-
-
-async def signal_typing(rt: Runtime, actor: Actor, conversation_id: uuid.UUID) -> None:
-    """Tell the other participants the caller is typing (an event only; nothing stored)."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await joined_conversation(uow, actor, conversation_id)
-        others = await _participant_ids(uow, conversation.id) - {actor.user_id}
-        uow.publish_after_commit(
-            Event(
-                "typing",
-                others,
-                {"conversation_id": str(conversation.id), "user_id": str(actor.user_id)},
-            )
-        )
-
-
-async def announce_presence(rt: Runtime, actor: Actor, status: str) -> None:
-    """Tell everyone who shares a conversation with the caller that they are online or
-    away (an event only)."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        mine = select(Participant.conversation_id).where(Participant.user_id == actor.user_id)
-        peers = await uow.db.scalars(
-            select(Participant.user_id).where(Participant.conversation_id.in_(mine)).distinct()
-        )
-        uow.publish_after_commit(
-            Event(
-                "presence",
-                frozenset(peers) - {actor.user_id},
-                {"user_id": str(actor.user_id), "status": status},
-            )
-        )
-
-
-async def revisions(rt: Runtime, actor: Actor) -> dict[uuid.UUID, int]:
-    """Each of the caller's conversations and its last revision (no content)."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        rows = await uow.db.execute(
-            select(Conversation.id, Conversation.last_revision)
-            .join(Participant, Participant.conversation_id == Conversation.id)
-            .where(
-                Participant.user_id == actor.user_id,
-                Conversation.organization_id == actor.organization_id,
-            )
-        )
-        return {conversation_id: revision for conversation_id, revision in rows}
 
 
 # -------------------------------------------------------------------------- helpers
@@ -554,28 +388,6 @@ def _checked_body(body: str) -> str:
             f"A message holds at most {MAX_BODY_CHARS} characters.", code="message_too_long"
         )
     return body
-
-
-async def joined_conversation(
-    uow: UnitOfWork, actor: Actor, conversation_id: uuid.UUID, *, lock: bool = False
-) -> Conversation:
-    """The conversation if the caller takes part in it (and is in its organization);
-    otherwise NotFound, so outsiders learn nothing about it."""
-    query = (
-        select(Conversation)
-        .join(Participant, Participant.conversation_id == Conversation.id)
-        .where(
-            Conversation.id == conversation_id,
-            Participant.user_id == actor.user_id,
-            Conversation.organization_id == actor.organization_id,
-        )
-    )
-    conversation = await uow.db.scalar(query.with_for_update(of=Conversation) if lock else query)
-    if conversation is None:
-        raise uow.refuse(
-            NotFound("No such conversation."), Action.READ, "conversation", conversation_id
-        )
-    return conversation
 
 
 async def _own_message(
@@ -604,36 +416,6 @@ async def _bump_revision(uow: UnitOfWork, conversation: Conversation, message: M
     await uow.db.flush()
 
 
-async def _check_members(
-    uow: UnitOfWork, actor: Actor, member_ids: list[uuid.UUID], *, allow_patient: bool
-) -> None:
-    wanted = set(member_ids) - {actor.user_id}
-    if not wanted:
-        raise Invalid("A conversation needs at least one other person.", code="no_members")
-    found = (
-        await uow.db.scalars(
-            select(User).where(
-                User.id.in_(wanted),
-                User.organization_id == actor.organization_id,
-                User.is_active.is_(True),
-            )
-        )
-    ).all()
-    if len(found) != len(wanted) or any(
-        u.role == Role.PATIENT and not allow_patient for u in found
-    ):
-        raise Invalid(
-            "Every member must be an active colleague in your organization.", code="invalid_members"
-        )
-
-
-async def _participant_ids(uow: UnitOfWork, conversation_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    rows = await uow.db.scalars(
-        select(Participant.user_id).where(Participant.conversation_id == conversation_id)
-    )
-    return frozenset(rows)
-
-
 async def _publish(
     uow: UnitOfWork, conversation: Conversation, event_type: str, message: Message
 ) -> None:
@@ -641,7 +423,7 @@ async def _publish(
     uow.publish_after_commit(
         Event(
             event_type,
-            await _participant_ids(uow, conversation.id),
+            await participant_ids(uow, conversation.id),
             {
                 "conversation_id": str(conversation.id),
                 "message_id": str(message.id),
@@ -649,17 +431,6 @@ async def _publish(
                 "revision": message.revision,
             },
         )
-    )
-
-
-def _audit_listed(uow: UnitOfWork, conversation: Conversation) -> None:
-    # Who talks with whom about which patient is itself PHI: listing it is a read.
-    uow.audit(
-        Action.READ,
-        "conversation",
-        conversation.id,
-        patient_id=conversation.patient_id,
-        content="metadata",
     )
 
 
@@ -703,38 +474,10 @@ async def _open(
     return plain.decode()
 
 
-@dataclass(frozen=True, slots=True)
-class Reader:
-    """What one reader may see in one conversation."""
-
-    label: Sensitivity  # the conversation's label, at least its patient's current one
-    part2_cleared: bool
-
-
-async def reader_for(uow: UnitOfWork, actor: Actor, conversation: Conversation) -> Reader:
-    if conversation.patient_id is None:
-        # A staff thread about no patient: every participant is named.
-        return Reader(Sensitivity(conversation.sensitivity), part2_cleared=True)
-    patient_label = await care.patient_sensitivity(uow, conversation.patient_id)
-    cleared = policy.may_read_content(
-        Sensitivity.SUBSTANCE_USE_PART2,
-        named_on_care_team=await care.on_care_team(uow, conversation.patient_id, actor.user_id),
-        own_record=actor.patient_id == conversation.patient_id,
-    )
-    return Reader(policy.strictest(Sensitivity(conversation.sensitivity), patient_label), cleared)
-
-
-def _withheld(reader: Reader, message: Message) -> tuple[Sensitivity, bool]:
-    label = policy.strictest(
-        reader.label, Sensitivity(message.sensitivity) if message.sensitivity else None
-    )
-    return label, label is Sensitivity.SUBSTANCE_USE_PART2 and not reader.part2_cleared
-
-
 async def _message_view(
     uow: UnitOfWork, conversation: Conversation, message: Message, reader: Reader
 ) -> MessageView:
-    label, withheld = _withheld(reader, message)
+    label, withheld = content_label(reader, message)
     return MessageView(
         id=message.id,
         conversation_id=conversation.id,
@@ -752,36 +495,4 @@ async def _message_view(
         redacted_at=message.redacted_at,
         sensitivity=label,
         withheld=withheld,
-    )
-
-
-async def _conversation_view(
-    uow: UnitOfWork, actor: Actor, conversation: Conversation
-) -> ConversationView:
-    rows = (
-        await uow.db.execute(
-            select(Participant, User.display_name, User.role)
-            .join(User, User.id == Participant.user_id)
-            .where(Participant.conversation_id == conversation.id)
-            .order_by(Participant.joined_at, User.display_name)
-        )
-    ).all()
-    participants = [
-        ParticipantView(
-            p.user_id, "Patient" if role == Role.PATIENT else name, Role(role), p.read_seq
-        )
-        for p, name, role in rows
-    ]
-    mine = next((p.read_seq for p in participants if p.user_id == actor.user_id), 0)
-    return ConversationView(
-        id=conversation.id,
-        kind=ConversationKind(conversation.kind),
-        patient_id=conversation.patient_id,
-        referral_id=conversation.referral_id,
-        last_seq=conversation.last_seq,
-        last_revision=conversation.last_revision,
-        last_activity_at=conversation.last_activity_at,
-        unread=max(0, conversation.last_seq - mine),
-        participants=participants,
-        sensitivity=(await reader_for(uow, actor, conversation)).label,
     )

@@ -24,6 +24,7 @@ from huddle.errors import Forbidden, HuddleError, Unauthorized
 from huddle.events import Subscription
 from huddle.identity import service as identity
 from huddle.identity.tokens import ACCESS_AUDIENCE
+from huddle.messaging import conversations
 from huddle.messaging import service as messaging
 from huddle.realtime import protocol
 from huddle.runtime import Runtime
@@ -71,7 +72,7 @@ class Connection:
             assert self.actor is not None
             subscription = self.rt.events.subscribe(self.actor.user_id)
             try:
-                self.delivered = await messaging.revisions(self.rt, self.actor)
+                self.delivered = await conversations.revisions(self.rt, self.actor)
                 await self._send(
                     protocol.encode(
                         "ready",
@@ -260,9 +261,9 @@ class Connection:
                 )
             )
         elif isinstance(frame, protocol.Typing):
-            await messaging.signal_typing(self.rt, self.actor, frame.conversation_id)
+            await conversations.signal_typing(self.rt, self.actor, frame.conversation_id)
         elif isinstance(frame, protocol.Presence):
-            await messaging.announce_presence(self.rt, self.actor, frame.status)
+            await conversations.announce_presence(self.rt, self.actor, frame.status)
 
     async def _resume(self, cursors: dict[uuid.UUID, int]) -> None:
         unknown = [c for c in cursors if c not in self.delivered]
