@@ -30,6 +30,11 @@ PUBLIC = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/mfa"),
     ("POST", "/api/v1/auth/refresh"),
+    # Browser sessions (cookies, CSRF): tests/identity/test_browser_session.py.
+    ("POST", "/api/v1/auth/browser/login"),
+    ("POST", "/api/v1/auth/browser/mfa"),
+    ("POST", "/api/v1/auth/browser/refresh"),
+    ("POST", "/api/v1/auth/browser/logout"),
 }
 # Signed-in, no PHI: covered route by route in tests/identity/test_admin.py.
 ACCOUNT = {

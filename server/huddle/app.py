@@ -25,7 +25,7 @@ from huddle.messaging.routes import CONTROLLERS as MESSAGING_CONTROLLERS
 from huddle.notify import outbox, senders
 from huddle.notify.routes import CONTROLLERS as NOTIFY_CONTROLLERS
 from huddle.observability import RequestTracking
-from huddle.realtime.routes import realtime
+from huddle.realtime.routes import browser_realtime, realtime
 from huddle.runtime import Runtime
 from huddle.webclient import web_client_router
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             *COMPLIANCE_CONTROLLERS,
             *NOTIFY_CONTROLLERS,
             realtime,
+            browser_realtime,
             web_client_router(settings.web_dist_dir),
         ],
         dependencies=DEPENDENCIES,

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency, Provide
 
 from huddle.actor import Actor, RequestContext
 from huddle.errors import Forbidden, Unauthorized
-from huddle.identity import service
+from huddle.identity import browser_session, service
 from huddle.runtime import Runtime
 
 # Route option: the handler stays usable while the session still owes MFA enrolment.
@@ -35,9 +35,12 @@ def provide_context(request: Request) -> RequestContext:
 
 
 async def provide_actor(request: Request, rt: Rt, context: Context) -> Actor:
-    """The authenticated caller. Raises Unauthorized without a valid bearer token."""
+    """The authenticated caller, by bearer token or else by browser-session cookie (with
+    its CSRF check). Raises Unauthorized without either."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        token = browser_session.access_token_from_cookie(rt, request) or ""
+    if not token.strip():
         raise Unauthorized("Sign in first: this needs a bearer token.", code="missing_token")
     signed_in = await service.authenticate(rt, token.strip(), context)
     if signed_in.needs_mfa_enrolment and not request.route_handler.opt.get(DURING_MFA_ENROLMENT):

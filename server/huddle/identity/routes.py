@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from huddle.dependencies import DURING_MFA_ENROLMENT, Context, CurrentActor, Rt
-from huddle.identity import accounts, service
+from huddle.errors import Unauthorized
+from huddle.identity import accounts, browser_session, service
 from huddle.identity.schemas import (
+    BrowserSessionResponse,
     CreateUserRequest,
     LoginRequest,
     MeOut,
@@ -30,6 +32,7 @@ from huddle.identity.schemas import (
     UserList,
     UserOut,
 )
+from huddle.runtime import Runtime
 
 ENROLMENT_ALLOWED = {DURING_MFA_ENROLMENT: True}
 
@@ -68,6 +71,77 @@ class AuthController(Controller):
     async def logout(self, rt: Rt, actor: CurrentActor) -> None:
         """End this session."""
         await service.logout(rt, actor)
+
+
+class BrowserAuthController(Controller):
+    """Sign-in for the web client: the same sessions, with the tokens in HttpOnly cookies
+    and a CSRF token (see identity/browser_session.py and docs/security.md)."""
+
+    path = browser_session.REFRESH_PATH
+    tags = ["auth"]
+
+    @post("/login", status_code=HTTP_200_OK)
+    async def login(
+        self, data: JSONBody[LoginRequest], rt: Rt, context: Context
+    ) -> Response[BrowserSessionResponse | MfaChallengeResponse]:
+        """Sign in with e-mail and password; sets the session cookies (or returns an MFA
+        challenge)."""
+        result = await service.login(rt, data.email, data.password, context)
+        if isinstance(result, service.MfaChallenge):
+            return Response(MfaChallengeResponse(mfa_token=result.mfa_token))
+        return _browser_session(rt, result)
+
+    @post("/mfa", status_code=HTTP_200_OK)
+    async def mfa(
+        self, data: JSONBody[MfaRequest], rt: Rt, context: Context
+    ) -> Response[BrowserSessionResponse]:
+        """Answer an MFA challenge; sets the session cookies."""
+        return _browser_session(
+            rt, await service.complete_mfa(rt, data.mfa_token, data.code, context)
+        )
+
+    @post("/refresh", status_code=HTTP_200_OK)
+    async def refresh(
+        self, request: Request, rt: Rt, context: Context
+    ) -> Response[BrowserSessionResponse]:
+        """Trade the refresh cookie (with the CSRF header) for new cookies."""
+        token = request.cookies.get(browser_session.REFRESH_COOKIE)
+        if not token:
+            raise Unauthorized("Sign in first.", code="missing_token")
+        presented = request.headers.get(browser_session.CSRF_HEADER)
+        pair = await service.refresh(
+            rt,
+            token,
+            context,
+            check_session=lambda sid: browser_session.check_csrf(rt, sid, presented),
+        )
+        return _browser_session(rt, pair)
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, opt=ENROLMENT_ALLOWED)
+    async def logout(self, request: Request, rt: Rt, context: Context) -> Response[None]:
+        """End this browser session and expire its cookies, also when the session had
+        already ended (idle, revoked) so the browser holds nothing stale."""
+        token = browser_session.access_token_from_cookie(rt, request)
+        if token is not None:
+            try:
+                signed_in = await service.authenticate(rt, token, context)
+            except Unauthorized as ended:
+                if ended.code == "token_expired":
+                    raise  # the client refreshes and signs out with a live token
+            else:
+                await service.logout(rt, signed_in.actor)
+        return Response(
+            None,
+            status_code=HTTP_204_NO_CONTENT,
+            cookies=browser_session.cleared_cookies(rt.settings),
+        )
+
+
+def _browser_session(rt: Runtime, pair: service.TokenPair) -> Response[BrowserSessionResponse]:
+    session_id = browser_session.session_id_of(rt, pair.access_token)
+    cookies = browser_session.session_cookies(rt, pair.access_token, pair.refresh_token, session_id)
+    body = BrowserSessionResponse(browser_session.csrf_token(rt, session_id), pair.expires_in)
+    return Response(body, cookies=cookies)
 
 
 class MeController(Controller):
@@ -173,4 +247,10 @@ class OrganizationController(Controller):
         return OrganizationOut.of(await accounts.update_organization(rt, actor, changes))
 
 
-CONTROLLERS = [AuthController, MeController, UsersController, OrganizationController]
+CONTROLLERS = [
+    AuthController,
+    BrowserAuthController,
+    MeController,
+    UsersController,
+    OrganizationController,
+]

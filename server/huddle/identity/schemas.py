@@ -42,6 +42,13 @@ class TokenResponse(msgspec.Struct):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
 
 
+class BrowserSessionResponse(msgspec.Struct):
+    """A browser sign-in: the tokens went into HttpOnly cookies, never into this body."""
+
+    csrf_token: str
+    expires_in: int
+
+
 class MfaChallengeResponse(msgspec.Struct):
     mfa_token: str
     mfa_required: Literal[True] = True

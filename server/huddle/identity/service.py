@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -119,9 +120,16 @@ async def complete_mfa(
     return result
 
 
-async def refresh(rt: Runtime, refresh_token: str, context: RequestContext) -> TokenPair:
+async def refresh(
+    rt: Runtime,
+    refresh_token: str,
+    context: RequestContext,
+    check_session: Callable[[uuid.UUID], None] | None = None,
+) -> TokenPair:
     """Trade a refresh token for a new pair. A token works once: presenting a used one
-    again means it was stolen or replayed, so the whole session is revoked."""
+    again means it was stolen or replayed, so the whole session is revoked.
+    `check_session(session_id)` may refuse (raise) before the token is used: a browser's
+    refresh checks the session's CSRF token there."""
     now = rt.clock.now()
     async with unit_of_work(rt, context=context) as uow:
         row = (
@@ -136,6 +144,8 @@ async def refresh(rt: Runtime, refresh_token: str, context: RequestContext) -> T
         if row is None:
             raise Unauthorized("The refresh token is not valid.", code="invalid_token")
         token, auth_session, user, org = row
+        if check_session is not None:
+            check_session(auth_session.id)
         failure = _session_failure(uow, auth_session, user, org, now)
         if failure is None and not await _mark_used(uow, token, now):
             failure = _refresh_reused(uow, auth_session, user, now)
