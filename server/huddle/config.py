@@ -68,6 +68,9 @@ class Settings:
     # Scheduled work in this process (escalations, checkpoints, outbox); off for
     # instances that only serve requests, and in tests that drive the jobs themselves.
     background_jobs: bool = True
+    # Events held for one WebSocket that is not keeping up before it is closed (4408)
+    # to resume from the database: memory per socket against tolerance for bursts.
+    ws_event_buffer: int = 1000
     # Browser origins, besides the public URL's own, that may open the WebSocket.
     extra_origins: frozenset[str] = frozenset()
     # Outgoing e-mail (patient notifications). Without a host, development logs
@@ -138,6 +141,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         web_dist_dir=reader.get("HUDDLE_WEB_DIST_DIR", defaults.web_dist_dir, Path),
         blob_dir=reader.get("HUDDLE_BLOB_DIR", defaults.blob_dir, Path),
+        ws_event_buffer=reader.get(
+            "HUDDLE_WS_EVENT_BUFFER", defaults.ws_event_buffer, _int_between(10, 100_000)
+        ),
         extra_origins=reader.get("HUDDLE_ALLOWED_ORIGINS", frozenset(), _origins),
         background_jobs=reader.get("HUDDLE_BACKGROUND_JOBS", defaults.background_jobs, _boolean),
         audit_checkpoint_minutes=reader.get(

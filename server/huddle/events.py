@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 log = logging.getLogger("huddle.events")
 
+# Events held for one listener before it counts as too slow (HUDDLE_WS_EVENT_BUFFER).
 SUBSCRIBER_BUFFER = 1000
 # Put in a cut-off listener's queue only to wake it; it then sees `overflowed`.
 BUS_RESET = "bus.reset"
@@ -37,10 +38,12 @@ class Subscription:
     listener must resume from the database."""
 
     user_id: uuid.UUID
-    queue: asyncio.Queue[Event] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
-    )
+    buffer: int = SUBSCRIBER_BUFFER
+    queue: asyncio.Queue[Event] = field(init=False)
     overflowed: bool = False
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(maxsize=self.buffer)
 
     def offer(self, event: Event) -> None:
         try:
@@ -84,7 +87,8 @@ class MemoryBus:
 
     kind = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, buffer: int = SUBSCRIBER_BUFFER) -> None:
+        self._buffer = buffer
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = defaultdict(set)
 
     async def publish(self, events: Sequence[Event]) -> None:
@@ -98,7 +102,7 @@ class MemoryBus:
                     subscription.offer(event)
 
     def subscribe(self, user_id: uuid.UUID) -> Subscription:
-        subscription = Subscription(user_id)
+        subscription = Subscription(user_id, self._buffer)
         self._subscriptions[user_id].add(subscription)
         return subscription
 

@@ -38,7 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from huddle.events import Event, MemoryBus, Subscription
+from huddle.events import SUBSCRIBER_BUFFER, Event, MemoryBus, Subscription
 
 log = logging.getLogger("huddle.events")
 
@@ -85,6 +85,7 @@ class RedisBus:
         ping_after_idle_seconds: float = 5.0,
         dead_after_silent_seconds: float = 15.0,
         timeout_seconds: float = 2.0,
+        buffer: int = SUBSCRIBER_BUFFER,
     ) -> None:
         self.url = url
         self.channel = channel
@@ -92,7 +93,7 @@ class RedisBus:
         # Shown by CLIENT LIST, so operators (and tests) can tell our connections apart.
         self.client_name = f"huddle-events-{self.origin[:12]}"
         self.outages = 0
-        self._local = MemoryBus()
+        self._local = MemoryBus(buffer)
         self._first_retry = first_retry_seconds
         self._max_retry = max_retry_seconds
         self._ping_after = ping_after_idle_seconds

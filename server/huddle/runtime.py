@@ -48,8 +48,8 @@ class Runtime:
 def build_event_bus(settings: Settings) -> EventBus:
     """In-process without HUDDLE_REDIS_URL (one instance); Redis pub/sub with it."""
     if settings.redis_url:
-        return RedisBus(settings.redis_url)
-    return MemoryBus()
+        return RedisBus(settings.redis_url, buffer=settings.ws_event_buffer)
+    return MemoryBus(settings.ws_event_buffer)
 
 
 def load_keyring(settings: Settings) -> FileKeyring:

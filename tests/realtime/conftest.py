@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,15 +34,19 @@ def realtime_server(
 ) -> Iterator[ServerProcess]:
     """The protocol tests run on both set-ups: one process on SQLite with the in-memory
     bus, and one instance of a scaled deployment (PostgreSQL, Redis event bus)."""
-    home = tmp_path_factory.mktemp("realtime")
-    if request.param == "sqlite":
-        yield from _serve(server_environment(home), home)
+    yield from serve_demo(request.param, tmp_path_factory.mktemp("realtime"))
+
+
+def serve_demo(setup: str, home: Path, **settings: str) -> Iterator[ServerProcess]:
+    """A demo clinic served on `setup` ("sqlite" or "postgresql+redis") with `settings`."""
+    if setup == "sqlite":
+        yield from _serve(server_environment(home, **settings), home)
     else:
-        with scaled_environment(home) as env:
+        with scaled_environment(home, **settings) as env:
             yield from _serve(env, home)
 
 
-def _serve(env: dict[str, str], home: Any) -> Iterator[ServerProcess]:
+def _serve(env: dict[str, str], home: Path) -> Iterator[ServerProcess]:
     load_demo(env)
     server = ServerProcess(env, home / "serve.log")
     server.start()
@@ -99,9 +104,10 @@ class Client:
         async with httpx.AsyncClient(base_url=self.server.base_url, timeout=30) as http:
             return await http.request(method, path, headers=self.headers, **kwargs)
 
-    async def connect(self, **headers: str) -> dict[str, Any]:
-        """Open the socket, authenticate, and return the `ready` frame."""
-        self.socket = await websockets.connect(self.server.ws_url, additional_headers=headers)
+    async def connect(self, **options: Any) -> dict[str, Any]:
+        """Open the socket (`options` go to `websockets.connect`), authenticate, and
+        return the `ready` frame."""
+        self.socket = await websockets.connect(self.server.ws_url, **options)
         await self.send({"type": "auth", "token": self.token})
         return await self.next("ready")
 
@@ -135,10 +141,16 @@ class Client:
 
 @pytest.fixture
 async def clients(realtime_server: ServerProcess) -> AsyncIterator[Callable[..., Any]]:
+    async for make in clients_of(realtime_server):
+        yield make
+
+
+async def clients_of(server: ServerProcess) -> AsyncIterator[Callable[..., Any]]:
+    """A maker of signed-in clients of `server`; their sockets close afterwards."""
     opened: list[Client] = []
 
     async def make(email: str) -> Client:
-        client = await Client(realtime_server, email).sign_in()
+        client = await Client(server, email).sign_in()
         opened.append(client)
         return client
 
