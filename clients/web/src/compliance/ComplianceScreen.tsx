@@ -1,0 +1,50 @@
+// The compliance officer's screen: is the audit chain intact, what is flagged for review,
+// search and export the audit log, and a patient's accounting of disclosures.
+
+import "./panels.css";
+
+import type { Me } from "../api";
+import { roleName } from "../messages";
+import { TopBar, useFocusOnMount } from "../ui";
+import { AuditSearch } from "./AuditSearch";
+import { DisclosureAccounting } from "./DisclosureAccounting";
+import { FlaggedEvents } from "./FlaggedEvents";
+import { VerificationStatus } from "./VerificationStatus";
+
+export function ComplianceScreen({ me }: { me: Me }) {
+  const heading = useFocusOnMount<HTMLHeadingElement>();
+  return (
+    <>
+      <TopBar />
+      <main class="page area" aria-labelledby="compliance-title">
+        <h1 id="compliance-title" ref={heading} tabIndex={-1}>
+          Audit review
+        </h1>
+        <p class="whoami">
+          {me.user.display_name} · <span>{roleName(me.user.role)}</span> ·{" "}
+          <span>{me.organization.name}</span>
+        </p>
+        <nav aria-label="Sections of this page" class="section-nav">
+          <ul>
+            <li>
+              <a href="#verification">Audit chain</a>
+            </li>
+            <li>
+              <a href="#flagged">Flagged for review</a>
+            </li>
+            <li>
+              <a href="#audit-search">Search and export</a>
+            </li>
+            <li>
+              <a href="#disclosures">Accounting of disclosures</a>
+            </li>
+          </ul>
+        </nav>
+        <VerificationStatus />
+        <FlaggedEvents />
+        <AuditSearch />
+        <DisclosureAccounting />
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,80 @@
+// Is the audit chain intact? The server recomputes every hash and checks the signed
+// checkpoints; this shows the answer and lets the officer ask again.
+
+import { useEffect, useState } from "preact/hooks";
+
+import { describeError } from "../messages";
+import { api } from "../session";
+import { Alert } from "../ui";
+import { type Verification, verifyAuditLog } from "./api";
+import { formatTime } from "./auditQuery";
+
+export function VerificationStatus() {
+  const [result, setResult] = useState<Verification | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [attempt, setAttempt] = useState(0);
+
+  const verify = async () => {
+    setBusy(true);
+    setError(null);
+    setAttempt((n) => n + 1);
+    try {
+      setResult(await verifyAuditLog(api));
+    } catch (failure) {
+      setError(describeError(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  useEffect(() => {
+    void verify();
+  }, []);
+
+  return (
+    <section class="panel" aria-labelledby="verification-title" id="verification">
+      <h2 id="verification-title">Audit chain</h2>
+      <div aria-live="polite" aria-busy={busy}>
+        {busy && result === null && <p>Checking every event and checkpoint…</p>}
+        {result && <VerificationAnswer result={result} key={attempt} />}
+      </div>
+      {error && <Alert key={attempt}>{error}</Alert>}
+      <button type="button" class="secondary" onClick={verify} aria-busy={busy}>
+        {busy ? "Checking…" : "Check again"}
+      </button>
+    </section>
+  );
+}
+
+function VerificationAnswer({ result }: { result: Verification }) {
+  const checkpoint = result.latest_checkpoint;
+  return (
+    <>
+      {result.ok ? (
+        <p class="verdict verdict-ok">
+          <strong>Intact.</strong> {result.events_checked.toLocaleString()} events and{" "}
+          {result.checkpoints_checked.toLocaleString()} signed checkpoints checked; no event was
+          changed, removed or reordered.
+        </p>
+      ) : (
+        <p class="verdict verdict-bad" role="alert">
+          <strong>Damaged</strong>
+          {result.first_bad_seq !== null && <> from event #{result.first_bad_seq}</>}:{" "}
+          {result.problem ?? "the chain does not verify"}. Preserve the database and report this
+          now.
+        </p>
+      )}
+      <p class="hint">
+        Newest event #{result.head_seq}
+        {checkpoint && (
+          <>
+            ; last signed checkpoint covers {checkpoint.tree_size.toLocaleString()} events,
+            signed {formatTime(checkpoint.signed_at)}
+          </>
+        )}
+        .
+      </p>
+    </>
+  );
+}
