@@ -1,3 +1,5 @@
+import { AdminScreen } from "./admin/AdminScreen";
+import { ComplianceScreen } from "./compliance/ComplianceScreen";
 import { Home } from "./screens/Home";
 import { MfaChallenge } from "./screens/MfaChallenge";
 import { MfaEnrolment } from "./screens/MfaEnrolment";
@@ -27,6 +29,8 @@ export function App() {
         </main>
       );
     case "home":
+      if (current.me.user.role === "compliance_officer") return <ComplianceScreen me={current.me} />;
+      if (current.me.user.role === "admin") return <AdminScreen me={current.me} />;
       return <Home me={current.me} />;
     case "mfa_enrolment":
       return <MfaEnrolment me={current.me} />;
