@@ -27,6 +27,7 @@ from huddle.notify.routes import CONTROLLERS as NOTIFY_CONTROLLERS
 from huddle.observability import RequestTracking
 from huddle.realtime.routes import browser_realtime, realtime
 from huddle.runtime import Runtime
+from huddle.tasks.routes import CONTROLLERS as TASK_CONTROLLERS
 from huddle.webclient import web_client_router
 
 # JSON bodies are small; attachment uploads set their own limit on their route.
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             *ATTACHMENT_CONTROLLERS,
             *COMPLIANCE_CONTROLLERS,
             *NOTIFY_CONTROLLERS,
+            *TASK_CONTROLLERS,
             realtime,
             browser_realtime,
             web_client_router(settings.web_dist_dir),

@@ -6,6 +6,7 @@ from huddle.messaging import attachment_models
 from huddle.messaging import models as messaging_models
 from huddle.notify import models as notify_models
 from huddle.protect import models as protect_models
+from huddle.tasks import models as task_models
 
 __all__ = [
     "attachment_models",
@@ -14,4 +15,5 @@ __all__ = [
     "messaging_models",
     "notify_models",
     "protect_models",
+    "task_models",
 ]

@@ -205,6 +205,38 @@ async def append_message(
     return message
 
 
+async def post_system_note(uow: UnitOfWork, conversation_id: uuid.UUID, note: str) -> Message:
+    """Post a message from Huddle itself (a task or referral change) within the caller's
+    unit of work; locks the conversation for its next seq."""
+    conversation = await uow.db.get_one(
+        Conversation, conversation_id, with_for_update=True, populate_existing=True
+    )
+    return await append_message(uow, conversation, None, note, kind=MessageKind.SYSTEM)
+
+
+async def quote_for(uow: UnitOfWork, actor: Actor, message_id: uuid.UUID) -> MessageView | None:
+    """The message as `actor` may see it (an audited read), or None when they take no
+    part in its conversation: a quote is shown only to those allowed to read it."""
+    row = (
+        await uow.db.execute(
+            select(Message, Conversation)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(Participant, Participant.conversation_id == Conversation.id)
+            .where(
+                Message.id == message_id,
+                Participant.user_id == actor.user_id,
+                Conversation.organization_id == actor.organization_id,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    message, conversation = row
+    _audit_read(uow, conversation, [message])
+    reader = await reader_for(uow, actor, conversation)
+    return await _message_view(uow, conversation, message, reader)
+
+
 async def list_messages(
     rt: Runtime,
     actor: Actor,

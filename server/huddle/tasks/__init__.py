@@ -1,0 +1,1 @@
+"""Tasks: tracked handoffs made from messages or directly (see docs/tasks.md)."""

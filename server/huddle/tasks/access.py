@@ -1,0 +1,83 @@
+"""Who may see a task, and who hears about its changes.
+
+A task is visible, within its organization, to clinicians on its patient's care team,
+to its creator and assignee (an assignee joins the care team when assigned), and, while
+it waits unclaimed in a role queue, to the active members of that role. Authorization
+lives in the query (`visible_tasks`), so no caller can list a task it may not see;
+anyone else gets NotFound and learns nothing. Part 2 content (title, details, comments,
+reasons) is withheld from readers who are not named on the care team.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Select, and_, exists, false, or_, select
+
+from huddle.actor import CLINICAL_ROLES, Actor
+from huddle.care import service as care
+from huddle.care.models import CareTeamMember
+from huddle.errors import NotFound
+from huddle.identity.models import User
+from huddle.protect import policy
+from huddle.protect.audit import Action
+from huddle.tasks.models import Task
+from huddle.unit_of_work import UnitOfWork
+
+
+def visible_tasks(actor: Actor) -> Select[tuple[Task]]:
+    """Tasks the actor may see: the readable statement every task query starts from."""
+    statement = select(Task).where(Task.organization_id == actor.organization_id)
+    if actor.role not in CLINICAL_ROLES:
+        return statement.where(false())
+    on_team = exists().where(
+        CareTeamMember.patient_id == Task.patient_id, CareTeamMember.user_id == actor.user_id
+    )
+    in_my_queue = and_(Task.assignee_user_id.is_(None), Task.assignee_role == actor.role.value)
+    return statement.where(
+        or_(
+            on_team,
+            Task.assignee_user_id == actor.user_id,
+            Task.created_by == actor.user_id,
+            in_my_queue,
+        )
+    )
+
+
+async def visible_task(
+    uow: UnitOfWork, actor: Actor, task_id: uuid.UUID, *, lock: bool = False
+) -> Task:
+    """The task if the actor may see it; otherwise NotFound (audited as a denial)."""
+    query = visible_tasks(actor).where(Task.id == task_id)
+    task = await uow.db.scalar(query.with_for_update(of=Task) if lock else query)
+    if task is None:
+        raise uow.refuse(NotFound("No such task."), Action.READ, "task", task_id)
+    return task
+
+
+async def content_withheld(uow: UnitOfWork, actor: Actor, task: Task) -> bool:
+    """Part 2 content goes only to named care-team members."""
+    label = await care.patient_sensitivity(uow, task.patient_id)
+    return not policy.may_read_content(
+        label,
+        named_on_care_team=await care.on_care_team(uow, task.patient_id, actor.user_id),
+        own_record=False,
+    )
+
+
+async def concerned(uow: UnitOfWork, task: Task) -> frozenset[uuid.UUID]:
+    """Everyone who may see the task: they hear of every change to it."""
+    people = set(await care.care_team_user_ids(uow, task.patient_id))
+    people.add(task.created_by)
+    if task.assignee_user_id is not None:
+        people.add(task.assignee_user_id)
+    elif task.assignee_role is not None:
+        queue = await uow.db.scalars(
+            select(User.id).where(
+                User.organization_id == task.organization_id,
+                User.role == task.assignee_role,
+                User.is_active.is_(True),
+            )
+        )
+        people.update(queue)
+    return frozenset(people)

@@ -1,0 +1,423 @@
+"""Tasks: the only code that creates and changes them (warm handoffs: handoff.py;
+overdue and escalation: deadlines.py; who may see what: access.py).
+
+Every function opens one unit of work: it checks policy, writes, keeps the task's
+history, audits, posts a note into the linked thread and announces the change over
+real time after commit (changes.record_change). Reads of task content are audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from huddle.actor import Actor, Role
+from huddle.care import service as care
+from huddle.errors import Conflict, Forbidden, Invalid, NotFound
+from huddle.identity.models import User
+from huddle.messaging.access import joined_conversation
+from huddle.messaging.models import Message
+from huddle.protect.audit import Action
+from huddle.protect.policy import PatientAction
+from huddle.runtime import Runtime
+from huddle.tasks import changes, handoff
+from huddle.tasks.access import content_withheld, visible_task, visible_tasks
+from huddle.tasks.changes import checked_text, seal
+from huddle.tasks.creation import TaskDraft, insert_task, kind_label
+from huddle.tasks.models import Task, TaskComment
+from huddle.tasks.states import (
+    ACTIVE,
+    FINISHED,
+    NEEDS_REASON,
+    Change,
+    Priority,
+    Status,
+    check_transition,
+)
+from huddle.tasks.views import TaskView, task_view
+from huddle.unit_of_work import UnitOfWork, unit_of_work
+
+MAX_PAGE = 200
+# Status changes only the task's assignee makes.
+ASSIGNEE_MOVES = frozenset({Status.ACCEPTED, Status.IN_PROGRESS, Status.DONE, Status.DECLINED})
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEdit:
+    """Fields to change; None leaves a field as it is."""
+
+    title: str | None = None
+    details: str | None = None
+    priority: Priority | None = None
+    due_at: datetime | None = None
+    assignee_user_id: uuid.UUID | None = None
+    assignee_role: Role | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    assignee: str | None = None  # "me", "role" (my role's unclaimed queue) or None: all
+    status: Status | None = None
+    due_before: datetime | None = None
+    patient_id: uuid.UUID | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Worklist:
+    tasks: list[TaskView]
+    count: int
+    counts: dict[str, int]  # by status, and "overdue", over the list's filters but status
+
+
+# ----------------------------------------------------------------------- creating
+
+
+async def create_task(
+    rt: Runtime,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    draft: TaskDraft,
+    conversation_id: uuid.UUID | None = None,
+) -> TaskView:
+    """A task about a patient (clinician with access to them), optionally reporting into
+    a thread of that patient the caller takes part in."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        await care.authorize_patient(uow, actor, patient_id, PatientAction.UPDATE)
+        conversation = None
+        if conversation_id is not None:
+            conversation = await joined_conversation(uow, actor, conversation_id)
+            if conversation.patient_id != patient_id:
+                raise Invalid("That thread is about another patient.", code="invalid_conversation")
+        task = await insert_task(uow, actor, patient_id, draft, conversation, None)
+        return await task_view(uow, actor, task, detail=True)
+
+
+async def create_from_message(
+    rt: Runtime, actor: Actor, message_id: uuid.UUID, draft: TaskDraft
+) -> TaskView:
+    """Turn a message into a task that keeps the link to it and reports into its thread.
+    Only participants of the thread may; the thread must be about a patient."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        message = await uow.db.get(Message, message_id)
+        if message is None:
+            raise uow.refuse(NotFound("No such message."), Action.READ, "message", message_id)
+        conversation = await joined_conversation(uow, actor, message.conversation_id)
+        if conversation.patient_id is None:
+            raise Invalid("Tasks are about a patient; this thread is not.", code="no_patient")
+        await care.authorize_patient(uow, actor, conversation.patient_id, PatientAction.UPDATE)
+        task = await insert_task(uow, actor, conversation.patient_id, draft, conversation, message)
+        return await task_view(uow, actor, task, detail=True)
+
+
+# ------------------------------------------------------------------------ reading
+
+
+async def get_task(rt: Runtime, actor: Actor, task_id: uuid.UUID) -> TaskView:
+    """One task with its quoted message, comments and history (an audited read)."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        task = await visible_task(uow, actor, task_id)
+        _audit_read(uow, task)
+        return await task_view(uow, actor, task, detail=True)
+
+
+async def list_tasks(rt: Runtime, actor: Actor, filters: Filters) -> Worklist:
+    """A worklist: tasks the caller may see, soonest due first, with counts by status
+    and overdue. Each task listed is an audited read."""
+    if not 1 <= filters.limit <= MAX_PAGE:
+        raise Invalid(f"limit must be from 1 to {MAX_PAGE}.", code="invalid_limit")
+    async with unit_of_work(rt, actor=actor) as uow:
+        query = visible_tasks(actor)
+        if filters.assignee == "me":
+            query = query.where(Task.assignee_user_id == actor.user_id)
+        elif filters.assignee == "role":
+            query = query.where(
+                Task.assignee_user_id.is_(None), Task.assignee_role == actor.role.value
+            )
+        elif filters.assignee is not None:
+            raise Invalid("assignee is `me` or `role`.", code="invalid_assignee_filter")
+        if filters.due_before is not None:
+            query = query.where(Task.due_at < filters.due_before)
+        if filters.patient_id is not None:
+            query = query.where(Task.patient_id == filters.patient_id)
+        counts = await _counts(uow, query)
+        if filters.status is not None:
+            query = query.where(Task.status == filters.status.value)
+        rows = (
+            await uow.db.scalars(
+                query.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at).limit(
+                    filters.limit
+                )
+            )
+        ).all()
+        views = []
+        for task in rows:
+            _audit_read(uow, task)
+            views.append(await task_view(uow, actor, task))
+        total = (
+            counts.get(filters.status.value, 0)
+            if filters.status
+            else sum(counts.get(s.value, 0) for s in Status)
+        )
+        return Worklist(views, total, counts)
+
+
+async def _counts(uow: UnitOfWork, query: object) -> dict[str, int]:
+    matching = query.subquery()  # type: ignore[attr-defined]
+    rows = await uow.db.execute(select(matching.c.status, func.count()).group_by(matching.c.status))
+    counts = {status.value: 0 for status in Status}
+    counts.update({status: count for status, count in rows})
+    now = uow.rt.clock.now()
+    counts["overdue"] = (
+        await uow.db.scalar(
+            select(func.count()).where(
+                matching.c.status.in_([s.value for s in ACTIVE]), matching.c.due_at < now
+            )
+        )
+    ) or 0
+    return counts
+
+
+async def changes_since(
+    rt: Runtime, actor: Actor, revision: int, limit: int = MAX_PAGE
+) -> tuple[list[TaskView], int]:
+    """Tasks the caller may see that changed after `revision`, in revision order, and
+    the organization's last task revision: what a reconnecting client missed."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        rows = (
+            await uow.db.scalars(
+                visible_tasks(actor)
+                .where(Task.revision > revision)
+                .order_by(Task.revision)
+                .limit(limit)
+            )
+        ).all()
+        views = []
+        for task in rows:
+            _audit_read(uow, task)
+            views.append(await task_view(uow, actor, task))
+        return views, await changes.current_revision(uow, actor.organization_id)
+
+
+async def task_revision(rt: Runtime, actor: Actor) -> int:
+    """The organization's last task revision (no content): a client's starting cursor."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        return await changes.current_revision(uow, actor.organization_id)
+
+
+# ----------------------------------------------------------------------- changing
+
+
+async def change_status(
+    rt: Runtime, actor: Actor, task_id: uuid.UUID, to_status: Status, reason: str | None = None
+) -> TaskView:
+    """Move a task along `open → accepted → in_progress → done`, or to `declined`
+    (assignee) or `cancelled` (creator or assignee) with a reason. Illegal moves are a
+    409 `illegal_transition`; a finished task must be reopened first. A declined warm
+    handoff passes to the next consultant."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        task = await visible_task(uow, actor, task_id, lock=True)
+        _require_may_move(uow, actor, task, to_status)
+        current = Status(task.status)
+        check_transition(current, to_status)
+        sealed_reason = None
+        if to_status in NEEDS_REASON:
+            sealed_reason = checked_text(reason, "reason")
+            task.status_reason = await seal(
+                uow, task.patient_id, "tasks", task.id, "status_reason", sealed_reason
+            )
+        task.status = to_status.value
+        now = rt.clock.now()
+        if to_status is Status.ACCEPTED:
+            # An escalated consultant joins the care team by accepting.
+            me = await uow.db.get_one(User, actor.user_id)
+            await care.join_care_team(uow, task.patient_id, me, actor.user_id)
+            task.accepted_at = task.accepted_at or now
+        who = await changes.display_name(uow, actor.user_id)
+        note = f"Task ({kind_label(task)}) {_status_label(to_status)} by {who}."
+        await changes.record_change(
+            uow,
+            task,
+            Change.STATUS,
+            actor_user_id=actor.user_id,
+            from_status=current,
+            reason=sealed_reason,
+            note=note,
+        )
+        if to_status is Status.DECLINED and task.kind == handoff.KIND:
+            await handoff.pass_to_next_consultant(uow, task, because="declined")
+        return await task_view(uow, actor, task, detail=True)
+
+
+async def reopen_task(
+    rt: Runtime, actor: Actor, task_id: uuid.UUID, reason: str | None = None
+) -> TaskView:
+    """Reopen a done, cancelled or declined task (creator or assignee): back to open."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        task = await visible_task(uow, actor, task_id, lock=True)
+        _require_creator_or_assignee(uow, actor, task)
+        current = Status(task.status)
+        if current not in FINISHED:
+            raise Conflict(f"A task that is {current.value} is not finished.", code="not_finished")
+        task.status, task.status_reason, task.overdue_at = Status.OPEN.value, None, None
+        who = await changes.display_name(uow, actor.user_id)
+        await changes.record_change(
+            uow,
+            task,
+            Change.REOPENED,
+            actor_user_id=actor.user_id,
+            from_status=current,
+            reason=checked_text(reason, "reason") if reason else None,
+            note=f"Task ({kind_label(task)}) reopened by {who}.",
+        )
+        return await task_view(uow, actor, task, detail=True)
+
+
+async def claim_task(rt: Runtime, actor: Actor, task_id: uuid.UUID) -> TaskView:
+    """Take an unclaimed task from your role's queue: it becomes yours, accepted. Of two
+    people claiming at once exactly one wins; the other gets 409 `already_claimed`."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        task = await uow.db.scalar(
+            select(Task).where(Task.id == task_id, Task.organization_id == actor.organization_id)
+        )
+        if task is None or task.assignee_role != actor.role.value:
+            await visible_task(uow, actor, task_id)  # NotFound if they may not see it
+            raise Conflict("This task is not in your role's queue.", code="not_in_queue")
+        now = rt.clock.now()
+        # The condition is the claim: whoever's UPDATE matches first wins, on SQLite
+        # (writers serialized) and PostgreSQL (the second waits, then matches nothing).
+        claimed = await uow.db.execute(
+            update(Task)
+            .where(
+                Task.id == task.id,
+                Task.assignee_user_id.is_(None),
+                Task.status == Status.OPEN.value,
+            )
+            .values(assignee_user_id=actor.user_id, status=Status.ACCEPTED.value, accepted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("Someone else has claimed this task.", code="already_claimed")
+        await uow.db.refresh(task)
+        me = await uow.db.get_one(User, actor.user_id)
+        await care.join_care_team(uow, task.patient_id, me, actor.user_id)
+        role = (task.assignee_role or "").replace("_", " ")
+        await changes.record_change(
+            uow,
+            task,
+            Change.CLAIMED,
+            actor_user_id=actor.user_id,
+            from_status=Status.OPEN,
+            note=f"{me.display_name} took the task ({kind_label(task)}) from the {role} queue.",
+        )
+        return await task_view(uow, actor, task, detail=True)
+
+
+async def edit_task(rt: Runtime, actor: Actor, task_id: uuid.UUID, edit: TaskEdit) -> TaskView:
+    """Change an active task's title, details, priority, due time or assignee (creator
+    or assignee). Reassigning puts it back to open for the new assignee."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        task = await visible_task(uow, actor, task_id, lock=True)
+        _require_creator_or_assignee(uow, actor, task)
+        current = Status(task.status)
+        if current not in ACTIVE:
+            raise Conflict("Reopen a finished task before changing it.", code="task_finished")
+        if edit.title is not None:
+            title = checked_text(edit.title, "title", changes.MAX_TITLE_CHARS)
+            task.title = await seal(uow, task.patient_id, "tasks", task.id, "title", title)
+        if edit.details is not None:
+            details = checked_text(edit.details, "details")
+            task.details = await seal(uow, task.patient_id, "tasks", task.id, "details", details)
+        if edit.priority is not None:
+            task.priority = edit.priority.value
+        if edit.due_at is not None:
+            task.due_at, task.overdue_at = edit.due_at, None
+        reassigned = edit.assignee_user_id is not None or edit.assignee_role is not None
+        if reassigned:
+            task.assignee_user_id, task.assignee_role = await changes.resolve_assignee(
+                uow, actor, task.patient_id, edit.assignee_user_id, edit.assignee_role
+            )
+            task.status, task.accepted_at = Status.OPEN.value, None
+            note = (
+                f"Task ({kind_label(task)}) assigned to {await changes.assignee_label(uow, task)}."
+            )
+        else:
+            note = f"Task ({kind_label(task)}) updated."
+        await changes.record_change(
+            uow,
+            task,
+            Change.ASSIGNED if reassigned else Change.EDITED,
+            actor_user_id=actor.user_id,
+            from_status=current,
+            note=note,
+        )
+        return await task_view(uow, actor, task, detail=True)
+
+
+async def add_comment(rt: Runtime, actor: Actor, task_id: uuid.UUID, body: str) -> TaskView:
+    """Comment on a task (anyone who may see it and read its content); sealed."""
+    text = checked_text(body, "comment")
+    async with unit_of_work(rt, actor=actor) as uow:
+        task = await visible_task(uow, actor, task_id, lock=True)
+        if await content_withheld(uow, actor, task):
+            raise uow.refuse(
+                Forbidden("Only the named care team may discuss this task.", code="part2"),
+                Action.UPDATE,
+                "task",
+                task.id,
+                patient_id=task.patient_id,
+            )
+        comment = TaskComment(
+            id=uuid.uuid4(),
+            task_id=task.id,
+            author_id=actor.user_id,
+            body=b"",
+            created_at=rt.clock.now(),
+        )
+        await changes.record_change(uow, task, Change.COMMENTED, actor_user_id=actor.user_id)
+        comment.revision = task.revision
+        comment.body = await seal(uow, task.patient_id, "task_comments", comment.id, "body", text)
+        uow.db.add(comment)
+        await uow.db.flush()
+        return await task_view(uow, actor, task, detail=True)
+
+
+# -------------------------------------------------------------------------- helpers
+
+
+def _require_may_move(uow: UnitOfWork, actor: Actor, task: Task, to_status: Status) -> None:
+    if to_status in ASSIGNEE_MOVES:
+        if task.assignee_user_id is None:
+            raise Conflict("Claim this task from its queue first.", code="claim_first")
+        if task.assignee_user_id != actor.user_id:
+            raise uow.refuse(
+                Forbidden("Only the assignee can do that.", code="not_assignee"),
+                Action.UPDATE,
+                "task",
+                task.id,
+                patient_id=task.patient_id,
+            )
+    else:
+        _require_creator_or_assignee(uow, actor, task)
+
+
+def _require_creator_or_assignee(uow: UnitOfWork, actor: Actor, task: Task) -> None:
+    if actor.user_id not in (task.created_by, task.assignee_user_id):
+        raise uow.refuse(
+            Forbidden("Only the task's creator or assignee can do that.", code="not_yours"),
+            Action.UPDATE,
+            "task",
+            task.id,
+            patient_id=task.patient_id,
+        )
+
+
+def _status_label(status: Status) -> str:
+    return "started" if status is Status.IN_PROGRESS else status.value
+
+
+def _audit_read(uow: UnitOfWork, task: Task) -> None:
+    uow.audit(Action.READ, "task", task.id, patient_id=task.patient_id)

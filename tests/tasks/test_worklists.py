@@ -1,0 +1,108 @@
+"""Worklists and role queues on both databases: filters and counts, overdue flags, and a
+queue item claimed by exactly one of two people claiming at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from huddle.actor import Role
+from tests.conftest import client_from_new_address
+from tests.tasks.conftest import Ward
+
+
+async def test_two_people_claim_at_once_and_exactly_one_wins(ward: Ward) -> None:
+    task = await ward.task_from_message(role=Role.PCP, assignee_role="care_manager")
+    second_id, second = await ward.add_user(Role.CARE_MANAGER)
+    first = await ward.headers(Role.CARE_MANAGER)
+    # Before the claim, both care managers see it waiting in their role's queue.
+    queue = await ward.client.get("/api/v1/tasks", params={"assignee": "role"}, headers=second)
+    assert [t["id"] for t in queue.json()["tasks"]] == [task["id"]]
+
+    clients = [client_from_new_address(ward.server) for _ in range(2)]
+    try:
+        answers = await asyncio.gather(
+            *(
+                client.post(f"/api/v1/tasks/{task['id']}/claim", headers=headers)
+                for client, headers in zip(clients, (first, second), strict=True)
+            )
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    loser = next(a for a in answers if a.status_code == 409)
+    assert loser.json()["error"]["code"] == "already_claimed"
+    winner = next(a for a in answers if a.status_code == 200).json()
+    assert winner["status"] == "accepted"
+    assert winner["assignee_user_id"] in {ward.user_id(Role.CARE_MANAGER), second_id}
+    assert winner["history"][-1]["change"] == "claimed"
+    assert winner["time_to_accept_seconds"] == 0
+    # It left the queue.
+    queue = await ward.client.get("/api/v1/tasks", params={"assignee": "role"}, headers=second)
+    assert queue.json()["tasks"] == []
+
+
+async def test_a_claim_outside_your_roles_queue_is_refused(ward: Ward) -> None:
+    task = await ward.task_from_message(role=Role.PCP, assignee_role="care_manager")
+    response = await ward.client.post(
+        f"/api/v1/tasks/{task['id']}/claim", headers=await ward.headers(Role.PCP)
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "not_in_queue"
+    accept = await ward.move(task["id"], Role.CARE_MANAGER, "accepted")
+    assert accept.status_code == 409
+    assert accept.json()["error"]["code"] == "claim_first"
+
+
+async def test_worklists_filter_count_and_flag_overdue(ward: Ward) -> None:
+    now = datetime.now(UTC)
+    soon = await ward.task_from_message(
+        assignee_user_id=ward.user_id(Role.CARE_MANAGER),
+        due_at=(now + timedelta(hours=1)).isoformat(),
+        title="Call today",
+    )
+    later = await ward.task_from_message(
+        assignee_user_id=ward.user_id(Role.CARE_MANAGER),
+        due_at=(now + timedelta(days=3)).isoformat(),
+        title="Screen next week",
+        kind="screening",
+    )
+    await ward.task_from_message(assignee_user_id=ward.user_id(Role.PCP), title="PCP's own")
+    await ward.move(later["id"], Role.CARE_MANAGER, "accepted")
+    ward.server.clock.advance(timedelta(hours=2))
+    cm = await ward.headers(Role.CARE_MANAGER)
+
+    mine = await ward.client.get("/api/v1/tasks", params={"assignee": "me"}, headers=cm)
+    body = mine.json()
+    assert [t["title"] for t in body["tasks"]] == ["Call today", "Screen next week"]
+    assert [t["overdue"] for t in body["tasks"]] == [True, False]
+    assert body["count"] == 2
+    assert (body["counts"]["open"], body["counts"]["accepted"], body["counts"]["overdue"]) == (
+        1,
+        1,
+        1,
+    )
+    accepted = await ward.client.get(
+        "/api/v1/tasks", params={"assignee": "me", "status": "accepted"}, headers=cm
+    )
+    assert [t["id"] for t in accepted.json()["tasks"]] == [later["id"]]
+    assert accepted.json()["count"] == 1
+    due_soon = await ward.client.get(
+        "/api/v1/tasks",
+        params={"due_before": (now + timedelta(days=1)).isoformat()},
+        headers=cm,
+    )
+    assert [t["id"] for t in due_soon.json()["tasks"]] == [soon["id"]]
+    everything = await ward.client.get(
+        "/api/v1/tasks", params={"patient": ward.thread.patient_id}, headers=cm
+    )
+    assert everything.json()["count"] == 3
+
+
+async def test_a_bad_worklist_filter_is_a_clear_error(ward: Ward) -> None:
+    response = await ward.client.get(
+        "/api/v1/tasks", params={"assignee": "everyone"}, headers=await ward.headers(Role.PCP)
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_assignee_filter"
