@@ -66,7 +66,9 @@ export function AdminScreen({ me }: { me: Me }) {
         {users && settings && (
           <>
             <UsersPanel users={users} myId={me.user.id} onChanged={replace} />
-            <NewUserForm onCreated={(created) => setUsers((current) => [...(current ?? []), created])} />
+            <NewUserForm
+              onCreated={(created) => setUsers((current) => [...(current ?? []), created])}
+            />
             <OrganizationPanel saved={settings} users={users} onSaved={setSettings} />
           </>
         )}

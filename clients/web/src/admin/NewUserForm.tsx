@@ -15,7 +15,9 @@ const EMPTY = { email: "", display_name: "", role: "pcp" as Role, password: "" }
 export function NewUserForm({ onCreated }: { onCreated: (user: StaffUser) => void }) {
   const [draft, setDraft] = useState(EMPTY);
   const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(null);
+  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(
+    null,
+  );
   const [attempt, setAttempt] = useState(0);
 
   const set = (name: keyof typeof EMPTY, value: string) =>
@@ -27,10 +29,17 @@ export function NewUserForm({ onCreated }: { onCreated: (user: StaffUser) => voi
     setBusy(true);
     setAttempt((n) => n + 1);
     try {
-      const created = await createUser(api, { ...draft, email: draft.email.trim(), display_name: draft.display_name.trim() });
+      const created = await createUser(api, {
+        ...draft,
+        email: draft.email.trim(),
+        display_name: draft.display_name.trim(),
+      });
       onCreated(created);
       setDraft(EMPTY);
-      setMessage({ text: `Created ${created.display_name} (${roleName(created.role)}).`, urgency: "status" });
+      setMessage({
+        text: `Created ${created.display_name} (${roleName(created.role)}).`,
+        urgency: "status",
+      });
     } catch (failure) {
       setMessage({ text: describeError(failure), urgency: "alert" });
     } finally {
@@ -45,15 +54,35 @@ export function NewUserForm({ onCreated }: { onCreated: (user: StaffUser) => voi
         <div class="field-row">
           <div class="field">
             <label for="new-user-name">Name</label>
-            <input id="new-user-name" required maxLength={200} autocomplete="off" value={draft.display_name} onInput={(e) => set("display_name", e.currentTarget.value)} />
+            <input
+              id="new-user-name"
+              required
+              maxLength={200}
+              autocomplete="off"
+              value={draft.display_name}
+              onInput={(e) => set("display_name", e.currentTarget.value)}
+            />
           </div>
           <div class="field">
             <label for="new-user-email">E-mail</label>
-            <input id="new-user-email" type="email" required maxLength={254} autocomplete="off" spellcheck={false} value={draft.email} onInput={(e) => set("email", e.currentTarget.value)} />
+            <input
+              id="new-user-email"
+              type="email"
+              required
+              maxLength={254}
+              autocomplete="off"
+              spellcheck={false}
+              value={draft.email}
+              onInput={(e) => set("email", e.currentTarget.value)}
+            />
           </div>
           <div class="field">
             <label for="new-user-role">Role</label>
-            <select id="new-user-role" value={draft.role} onChange={(e) => set("role", e.currentTarget.value)}>
+            <select
+              id="new-user-role"
+              value={draft.role}
+              onChange={(e) => set("role", e.currentTarget.value)}
+            >
               {STAFF_ROLES.map((role) => (
                 <option key={role} value={role}>
                   {roleName(role)}
@@ -74,7 +103,8 @@ export function NewUserForm({ onCreated }: { onCreated: (user: StaffUser) => voi
               onInput={(e) => set("password", e.currentTarget.value)}
             />
             <p class="hint" id="new-user-password-hint">
-              At least 15 characters (8 once two-step sign-in is on); give it to the person privately.
+              At least 15 characters (8 once two-step sign-in is on); give it to the person
+              privately.
             </p>
           </div>
         </div>

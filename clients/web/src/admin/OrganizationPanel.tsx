@@ -27,14 +27,17 @@ export function OrganizationPanel(props: {
   const [form, setForm] = useState<SettingsForm>(() => formOf(saved));
   const [shown, setShown] = useState<Partial<Record<keyof SettingsForm, string>>>({});
   const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(null);
+  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(
+    null,
+  );
   const [attempt, setAttempt] = useState(0);
 
   const set = <K extends keyof SettingsForm>(name: K, value: SettingsForm[K]) =>
     setForm((current) => ({ ...current, [name]: value }));
 
   const onCall = users.filter(
-    (user) => CLINICAL_ROLES.has(user.role) && (user.is_active || user.id === saved.on_call_user_id),
+    (user) =>
+      CLINICAL_ROLES.has(user.role) && (user.is_active || user.id === saved.on_call_user_id),
   );
 
   const submit = async (event: Event) => {
@@ -44,7 +47,10 @@ export function OrganizationPanel(props: {
     const problems = settingsProblems(form);
     setShown(problems);
     if (Object.keys(problems).length > 0) {
-      setMessage({ text: "Some settings need correcting; see the fields marked below.", urgency: "alert" });
+      setMessage({
+        text: "Some settings need correcting; see the fields marked below.",
+        urgency: "alert",
+      });
       return;
     }
     const patch = settingsPatch(saved, form);
@@ -112,7 +118,13 @@ export function OrganizationPanel(props: {
           <div class="field-row">
             <div class="field">
               <label for="org-opens">Opens</label>
-              <input id="org-opens" value={form.clinicOpens} inputMode="numeric" onInput={(e) => set("clinicOpens", e.currentTarget.value)} {...described("clinicOpens", "org-opens-hint")} />
+              <input
+                id="org-opens"
+                value={form.clinicOpens}
+                inputMode="numeric"
+                onInput={(e) => set("clinicOpens", e.currentTarget.value)}
+                {...described("clinicOpens", "org-opens-hint")}
+              />
               <p class="hint" id="org-opens-hint">
                 HH:MM, 24-hour clock.
               </p>
@@ -120,7 +132,13 @@ export function OrganizationPanel(props: {
             </div>
             <div class="field">
               <label for="org-closes">Closes</label>
-              <input id="org-closes" value={form.clinicCloses} inputMode="numeric" onInput={(e) => set("clinicCloses", e.currentTarget.value)} {...described("clinicCloses", "org-closes-hint")} />
+              <input
+                id="org-closes"
+                value={form.clinicCloses}
+                inputMode="numeric"
+                onInput={(e) => set("clinicCloses", e.currentTarget.value)}
+                {...described("clinicCloses", "org-closes-hint")}
+              />
               <p class="hint" id="org-closes-hint">
                 HH:MM; 24:00 for the end of the day.
               </p>
@@ -128,7 +146,14 @@ export function OrganizationPanel(props: {
             </div>
             <div class="field">
               <label for="org-timezone">Time zone</label>
-              <input id="org-timezone" value={form.timezone} maxLength={64} spellcheck={false} onInput={(e) => set("timezone", e.currentTarget.value)} {...described("timezone", "org-timezone-hint")} />
+              <input
+                id="org-timezone"
+                value={form.timezone}
+                maxLength={64}
+                spellcheck={false}
+                onInput={(e) => set("timezone", e.currentTarget.value)}
+                {...described("timezone", "org-timezone-hint")}
+              />
               <p class="hint" id="org-timezone-hint">
                 An IANA name, such as America/Chicago.
               </p>
@@ -159,9 +184,17 @@ export function OrganizationPanel(props: {
           </fieldset>
           <div class="field">
             <label for="org-reply">Automatic reply to patients after hours</label>
-            <textarea id="org-reply" rows={3} maxLength={1000} value={form.afterHoursReply} onInput={(e) => set("afterHoursReply", e.currentTarget.value)} {...described("afterHoursReply", "org-reply-hint")} />
+            <textarea
+              id="org-reply"
+              rows={3}
+              maxLength={1000}
+              value={form.afterHoursReply}
+              onInput={(e) => set("afterHoursReply", e.currentTarget.value)}
+              {...described("afterHoursReply", "org-reply-hint")}
+            />
             <p class="hint" id="org-reply-hint">
-              Sent in reply to a patient's message outside clinic hours. Say what to do in an emergency.
+              Sent in reply to a patient's message outside clinic hours. Say what to do in an
+              emergency.
             </p>
             {error("afterHoursReply")}
           </div>
@@ -171,7 +204,13 @@ export function OrganizationPanel(props: {
           <div class="field-row">
             <div class="field">
               <label for="org-escalation">Escalate unread urgent messages after (minutes)</label>
-              <input id="org-escalation" inputMode="numeric" value={form.urgentEscalationMinutes} onInput={(e) => set("urgentEscalationMinutes", e.currentTarget.value)} {...described("urgentEscalationMinutes", "org-escalation-hint")} />
+              <input
+                id="org-escalation"
+                inputMode="numeric"
+                value={form.urgentEscalationMinutes}
+                onInput={(e) => set("urgentEscalationMinutes", e.currentTarget.value)}
+                {...described("urgentEscalationMinutes", "org-escalation-hint")}
+              />
               <p class="hint" id="org-escalation-hint">
                 5 to 1440.
               </p>
@@ -179,7 +218,11 @@ export function OrganizationPanel(props: {
             </div>
             <div class="field">
               <label for="org-on-call">On call</label>
-              <select id="org-on-call" value={form.onCallUserId} onChange={(e) => set("onCallUserId", e.currentTarget.value)}>
+              <select
+                id="org-on-call"
+                value={form.onCallUserId}
+                onChange={(e) => set("onCallUserId", e.currentTarget.value)}
+              >
                 {saved.on_call_user_id === null && <option value="">Nobody yet</option>}
                 {onCall.map((user) => (
                   <option key={user.id} value={user.id}>

@@ -39,7 +39,9 @@ export function UsersPanel(props: {
   const { users, myId, onChanged } = props;
   const [pending, setPending] = useState<Pending | null>(null);
   const [busy, setBusy] = useState(false);
-  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(null);
+  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(
+    null,
+  );
   const [attempt, setAttempt] = useState(0);
 
   const confirm = async () => {
@@ -109,7 +111,9 @@ export function UsersPanel(props: {
                   <span class={user.is_active ? undefined : "status-inactive"}>
                     {user.is_active ? "Active" : "Deactivated"}
                   </span>
-                  <span class="sub">{user.mfa_enabled ? "Two-step sign-in on" : "Password only"}</span>
+                  <span class="sub">
+                    {user.mfa_enabled ? "Two-step sign-in on" : "Password only"}
+                  </span>
                 </td>
                 <td>
                   {user.id === myId ? (

@@ -37,14 +37,28 @@ export function createUser(client: Requester, user: NewUser): Promise<StaffUser>
   return client.request<StaffUser>("POST", "/api/v1/users", { ...AUTH, body: user });
 }
 
-export function changeUser(client: Requester, userId: string, action: UserAction): Promise<StaffUser> {
-  return client.request<StaffUser>("POST", `/api/v1/users/${encodeURIComponent(userId)}/${action}`, AUTH);
+export function changeUser(
+  client: Requester,
+  userId: string,
+  action: UserAction,
+): Promise<StaffUser> {
+  return client.request<StaffUser>(
+    "POST",
+    `/api/v1/users/${encodeURIComponent(userId)}/${action}`,
+    AUTH,
+  );
 }
 
 export function organizationSettings(client: Requester): Promise<OrganizationSettings> {
   return client.request<OrganizationSettings>("GET", "/api/v1/organization", AUTH);
 }
 
-export function updateOrganization(client: Requester, patch: SettingsPatch): Promise<OrganizationSettings> {
-  return client.request<OrganizationSettings>("PATCH", "/api/v1/organization", { ...AUTH, body: patch });
+export function updateOrganization(
+  client: Requester,
+  patch: SettingsPatch,
+): Promise<OrganizationSettings> {
+  return client.request<OrganizationSettings>("PATCH", "/api/v1/organization", {
+    ...AUTH,
+    body: patch,
+  });
 }

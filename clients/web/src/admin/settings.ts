@@ -77,7 +77,12 @@ export function formOf(settings: OrganizationSettings): SettingsForm {
 
 /** "mon,tue,fri" → ["mon", "tue", "fri"], in week order, unknown names dropped. */
 export function parseDays(text: string): Weekday[] {
-  const named = new Set(text.toLowerCase().split(",").map((day) => day.trim()));
+  const named = new Set(
+    text
+      .toLowerCase()
+      .split(",")
+      .map((day) => day.trim()),
+  );
   return WEEKDAYS.filter((day) => named.has(day));
 }
 
@@ -106,7 +111,8 @@ export function settingsProblems(form: SettingsForm): SettingsProblems {
     problems.urgentEscalationMinutes = "Enter a whole number of minutes from 5 to 1440 (a day).";
   }
   if (!CLOCK.test(form.clinicOpens)) problems.clinicOpens = "Enter a time as HH:MM.";
-  if (!CLOCK.test(form.clinicCloses)) problems.clinicCloses = "Enter a time as HH:MM (24:00 is the end of the day).";
+  if (!CLOCK.test(form.clinicCloses))
+    problems.clinicCloses = "Enter a time as HH:MM (24:00 is the end of the day).";
   else if (CLOCK.test(form.clinicOpens) && form.clinicCloses <= form.clinicOpens) {
     problems.clinicCloses = "The clinic must close after it opens.";
   }

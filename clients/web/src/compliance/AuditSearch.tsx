@@ -134,7 +134,11 @@ export function AuditSearch() {
         <div class="field-row">
           <div class="field">
             <label for="search-action">Action</label>
-            <select id="search-action" value={form.action} onChange={(e) => set("action", e.currentTarget.value)}>
+            <select
+              id="search-action"
+              value={form.action}
+              onChange={(e) => set("action", e.currentTarget.value)}
+            >
               <option value="">Any action</option>
               {ACTIONS.map((action) => (
                 <option key={action} value={action}>
@@ -145,7 +149,11 @@ export function AuditSearch() {
           </div>
           <div class="field">
             <label for="search-outcome">Outcome</label>
-            <select id="search-outcome" value={form.outcome} onChange={(e) => set("outcome", e.currentTarget.value)}>
+            <select
+              id="search-outcome"
+              value={form.outcome}
+              onChange={(e) => set("outcome", e.currentTarget.value)}
+            >
               <option value="">Any outcome</option>
               {OUTCOMES.map((outcome) => (
                 <option key={outcome} value={outcome}>
@@ -200,12 +208,14 @@ export function AuditSearch() {
       {loaded && (
         <>
           <ExportButtons filters={applied} />
-          <Results
-            events={events}
-            onOpen={setSelected}
-          />
+          <Results events={events} onOpen={setSelected} />
           {nextCursor !== null && (
-            <button type="button" class="secondary" onClick={() => run(applied, nextCursor)} aria-busy={busy}>
+            <button
+              type="button"
+              class="secondary"
+              onClick={() => run(applied, nextCursor)}
+              aria-busy={busy}
+            >
               {busy ? "Loading…" : "Show older events"}
             </button>
           )}
@@ -216,7 +226,10 @@ export function AuditSearch() {
           event={selected}
           onClose={() => setSelected(null)}
           onOnlyActor={(event) =>
-            narrow({ actorUserId: event.actor_user_id ?? "" }, { actorName: event.actor_name ?? event.actor_user_id })
+            narrow(
+              { actorUserId: event.actor_user_id ?? "" },
+              { actorName: event.actor_name ?? event.actor_user_id },
+            )
           }
           onOnlyPatient={(event) =>
             narrow(
@@ -240,7 +253,12 @@ function Results(props: { events: AuditEvent[]; onOpen: (event: AuditEvent) => v
           : `Showing ${events.length} ${events.length === 1 ? "event" : "events"}, newest first.`}
       </p>
       {events.length > 0 && (
-        <div class="table-scroll" role="region" aria-labelledby="audit-results-caption" tabIndex={0}>
+        <div
+          class="table-scroll"
+          role="region"
+          aria-labelledby="audit-results-caption"
+          tabIndex={0}
+        >
           <table class="audit-table">
             <caption id="audit-results-caption">Audit events</caption>
             <thead>
@@ -257,7 +275,10 @@ function Results(props: { events: AuditEvent[]; onOpen: (event: AuditEvent) => v
             </thead>
             <tbody>
               {events.map((event) => (
-                <tr key={event.seq} class={event.detail["flagged"] === "true" ? "flagged" : undefined}>
+                <tr
+                  key={event.seq}
+                  class={event.detail["flagged"] === "true" ? "flagged" : undefined}
+                >
                   <td>{formatTime(event.at)}</td>
                   <td>
                     {event.actor_name ?? "—"}
@@ -265,7 +286,9 @@ function Results(props: { events: AuditEvent[]; onOpen: (event: AuditEvent) => v
                   </td>
                   <td>{humanize(event.action)}</td>
                   <td>
-                    <span class={`outcome outcome-${event.outcome}`}>{humanize(event.outcome)}</span>
+                    <span class={`outcome outcome-${event.outcome}`}>
+                      {humanize(event.outcome)}
+                    </span>
                   </td>
                   <td>{event.resource_type}</td>
                   <td>
@@ -285,7 +308,9 @@ function Results(props: { events: AuditEvent[]; onOpen: (event: AuditEvent) => v
 
 function ExportButtons({ filters }: { filters: AuditFilters }) {
   const [busy, setBusy] = useState<ExportFormat | null>(null);
-  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(null);
+  const [message, setMessage] = useState<{ text: string; urgency: "alert" | "status" } | null>(
+    null,
+  );
   const [attempt, setAttempt] = useState(0);
 
   const download = async (format: ExportFormat) => {
@@ -308,10 +333,20 @@ function ExportButtons({ filters }: { filters: AuditFilters }) {
     <div class="exports">
       <p class="hint">Download every event these filters match (up to 50,000), oldest first.</p>
       <div class="actions">
-        <button type="button" class="secondary" onClick={() => download("csv")} aria-busy={busy === "csv"}>
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => download("csv")}
+          aria-busy={busy === "csv"}
+        >
           {busy === "csv" ? "Preparing CSV…" : "Download CSV"}
         </button>
-        <button type="button" class="secondary" onClick={() => download("fhir")} aria-busy={busy === "fhir"}>
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => download("fhir")}
+          aria-busy={busy === "fhir"}
+        >
           {busy === "fhir" ? "Preparing FHIR…" : "Download FHIR AuditEvents"}
         </button>
       </div>

@@ -58,11 +58,21 @@ export function DisclosureAccounting() {
         <div class="field-row">
           <div class="field">
             <label for="disclosures-since">From</label>
-            <input id="disclosures-since" type="datetime-local" value={since} onInput={(e) => setSince(e.currentTarget.value)} />
+            <input
+              id="disclosures-since"
+              type="datetime-local"
+              value={since}
+              onInput={(e) => setSince(e.currentTarget.value)}
+            />
           </div>
           <div class="field">
             <label for="disclosures-until">Until</label>
-            <input id="disclosures-until" type="datetime-local" value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
+            <input
+              id="disclosures-until"
+              type="datetime-local"
+              value={until}
+              onInput={(e) => setUntil(e.currentTarget.value)}
+            />
           </div>
         </div>
         <button type="submit">{busy ? "Listing…" : "List who accessed this record"}</button>
@@ -73,7 +83,12 @@ export function DisclosureAccounting() {
           {found.people.length === 0 ? (
             <p>Nobody accessed this patient's data in that period.</p>
           ) : (
-            <div class="table-scroll" role="region" aria-labelledby="disclosures-caption" tabIndex={0}>
+            <div
+              class="table-scroll"
+              role="region"
+              aria-labelledby="disclosures-caption"
+              tabIndex={0}
+            >
               <table class="audit-table">
                 <caption id="disclosures-caption">People who accessed {patient.label}</caption>
                 <thead>
@@ -88,10 +103,15 @@ export function DisclosureAccounting() {
                 </thead>
                 <tbody>
                   {found.people.map((person) => (
-                    <tr key={person.actor_user_id ?? "system"} class={person.flagged ? "flagged" : undefined}>
+                    <tr
+                      key={person.actor_user_id ?? "system"}
+                      class={person.flagged ? "flagged" : undefined}
+                    >
                       <td>
                         {person.actor_name ?? "Huddle"}
-                        {person.actor_role && <span class="sub">{roleName(person.actor_role)}</span>}
+                        {person.actor_role && (
+                          <span class="sub">{roleName(person.actor_role)}</span>
+                        )}
                         {person.flagged && <span class="sub">Break-glass</span>}
                       </td>
                       <td>{person.accesses}</td>

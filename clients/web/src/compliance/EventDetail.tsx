@@ -29,17 +29,28 @@ export function EventDetail(props: { event: AuditEvent; onClose: () => void } & 
     ["User id", event.actor_user_id],
     ["Action", humanize(event.action)],
     ["Outcome", humanize(event.outcome)],
-    ["Resource", event.resource_id ? `${event.resource_type} ${event.resource_id}` : event.resource_type],
+    [
+      "Resource",
+      event.resource_id ? `${event.resource_type} ${event.resource_id}` : event.resource_type,
+    ],
     ["Patient record", event.patient_id],
     ["Reason given", event.reason],
     ["Source address", event.source_ip],
     ["Browser or app", event.user_agent],
     ["Request id", event.request_id],
-    ...Object.entries(event.detail).map(([name, value]): [string, string] => [humanize(name), value]),
+    ...Object.entries(event.detail).map(([name, value]): [string, string] => [
+      humanize(name),
+      value,
+    ]),
     ["Hash", event.hash],
   ];
   return (
-    <dialog ref={dialog} class="event-detail" aria-labelledby="event-detail-title" onClose={onClose}>
+    <dialog
+      ref={dialog}
+      class="event-detail"
+      aria-labelledby="event-detail-title"
+      onClose={onClose}
+    >
       <h2 id="event-detail-title">Audit event #{event.seq}</h2>
       <dl class="facts">
         {rows

@@ -43,7 +43,8 @@ export function FlaggedEvents() {
         <>
           <p class="hint">
             {formatTime(found.since)} to {formatTime(found.until)}.
-            {!found.complete && " The window held too many events to review at once: only the newest were scanned."}
+            {!found.complete &&
+              " The window held too many events to review at once: only the newest were scanned."}
           </p>
           {found.flags.length === 0 ? (
             <p>Nothing is flagged.</p>

@@ -37,7 +37,11 @@ export function PatientLookup(props: {
         onChoose({ id: first.id, label: describePatient(first) });
         setText("");
       } else {
-        setMessage(found.length === 0 ? "No patient has that MRN or phone number." : "More than one patient matches; use the MRN.");
+        setMessage(
+          found.length === 0
+            ? "No patient has that MRN or phone number."
+            : "More than one patient matches; use the MRN.",
+        );
       }
     } catch (error) {
       setMessage(describeError(error));

@@ -69,8 +69,8 @@ function VerificationAnswer({ result }: { result: Verification }) {
         Newest event #{result.head_seq}
         {checkpoint && (
           <>
-            ; last signed checkpoint covers {checkpoint.tree_size.toLocaleString()} events,
-            signed {formatTime(checkpoint.signed_at)}
+            ; last signed checkpoint covers {checkpoint.tree_size.toLocaleString()} events, signed{" "}
+            {formatTime(checkpoint.signed_at)}
           </>
         )}
         .

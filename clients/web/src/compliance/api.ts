@@ -2,7 +2,12 @@
 // Every call here is itself audited by the server.
 
 import { ApiError, type ApiClient, errorOf } from "../api";
-import { type AuditFilters, attachmentName, auditQueryString, windowQueryString } from "./auditQuery";
+import {
+  type AuditFilters,
+  attachmentName,
+  auditQueryString,
+  windowQueryString,
+} from "./auditQuery";
 
 /** What the calls need from the app's client: its one authenticated request helper. */
 export type Requester = Pick<ApiClient, "request">;
@@ -40,7 +45,12 @@ export interface Verification {
   checkpoints_checked: number;
   first_bad_seq: number | null;
   problem: string | null;
-  latest_checkpoint: { tree_size: number; root_hash: string; signed_at: string; key_id: string } | null;
+  latest_checkpoint: {
+    tree_size: number;
+    root_hash: string;
+    signed_at: string;
+    key_id: string;
+  } | null;
 }
 
 export interface Flag {
@@ -127,19 +137,24 @@ export function disclosures(
 }
 
 /**
- * The patients with exactly this MRN or phone number (compliance officers may look up
- * demographics, never browse). A value with digits and punctuation only is a phone.
+ * The patients with exactly this MRN or, failing that, this phone number (compliance
+ * officers may look up demographics, never browse). MRNs may be all digits, so the MRN
+ * is always tried first.
  */
 export async function findPatients(client: Requester, mrnOrPhone: string): Promise<PatientMatch[]> {
   const value = mrnOrPhone.trim();
-  const field = /^[\d\s()+.-]+$/.test(value) ? "phone" : "mrn";
-  const query = new URLSearchParams({ [field]: value });
-  const found = await client.request<{ patients: PatientMatch[] }>(
-    "GET",
-    `/api/v1/patients?${query}`,
-    AUTH,
-  );
-  return found.patients;
+  const lookup = async (field: "mrn" | "phone") => {
+    const query = new URLSearchParams({ [field]: value });
+    const found = await client.request<{ patients: PatientMatch[] }>(
+      "GET",
+      `/api/v1/patients?${query}`,
+      AUTH,
+    );
+    return found.patients;
+  };
+  const byMrn = await lookup("mrn");
+  if (byMrn.length > 0 || !/^[\d\s()+.-]{7,}$/.test(value)) return byMrn;
+  return lookup("phone");
 }
 
 export type ExportFormat = "csv" | "fhir";
@@ -173,11 +188,13 @@ export async function fetchExport(
   const { path, accept, fallbackName } = EXPORTS[format];
   const url = path + auditQueryString(filters);
   const get = () =>
-    fetch(url, { headers: { Accept: accept }, credentials: "same-origin", cache: "no-store" }).catch(
-      () => {
-        throw new ApiError(0, "network_error", "Could not reach the server. Try again.");
-      },
-    );
+    fetch(url, {
+      headers: { Accept: accept },
+      credentials: "same-origin",
+      cache: "no-store",
+    }).catch(() => {
+      throw new ApiError(0, "network_error", "Could not reach the server. Try again.");
+    });
   let response = await get();
   if (response.status === 401) {
     const refused = await errorOf(response);
