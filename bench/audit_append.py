@@ -1,7 +1,7 @@
 """How audited work scales: throughput and latency of transactions that each append one
 audit event (what every PHI read does), against the same transactions without it.
 
-    .venv/bin/python bench/audit_append.py [--postgres URL] [--seconds 5]
+    .venv/bin/python -m bench.audit_append [--postgres URL] [--seconds 5]
 
 Runs on a scratch SQLite file and, when given, a scratch PostgreSQL database (created and
 dropped here). Bounded in time; talks only to the local database.
@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import select
 
+from bench.databases import scratch_postgres
 from huddle import migrate
 from huddle.db import Database
 from huddle.protect import audit
@@ -78,21 +78,6 @@ async def run(url: str, label: str, seconds: float) -> None:
         await database.dispose()
 
 
-async def scratch_postgres(url: str) -> tuple[str, Callable[[], Awaitable[None]]]:
-    name = f"huddle_bench_{uuid.uuid4().hex[:8]}"
-    admin = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    connection = await asyncpg.connect(admin)
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-
-    async def drop() -> None:
-        closing = await asyncpg.connect(admin)
-        await closing.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await closing.close()
-
-    return url.rsplit("/", 1)[0] + f"/{name}", drop
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -103,11 +88,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         await run(f"sqlite+aiosqlite:///{Path(scratch) / 'bench.db'}", "sqlite", args.seconds)
     if args.postgres:
-        url, drop = await scratch_postgres(args.postgres)
-        try:
+        async with scratch_postgres(args.postgres) as url:
             await run(url, "postgresql", args.seconds)
-        finally:
-            await drop()
 
 
 if __name__ == "__main__":
