@@ -18,7 +18,8 @@ help:
 	@echo "make test   set everything up and run the whole test suite"
 	@echo "make lint   ruff lint and format check"
 	@echo "make format ruff format"
-	@echo "make bench  measure (bench/): audited transactions on SQLite and PostgreSQL"
+	@echo "make bench  measure Huddle end to end with the same machine's ceilings (bench/;"
+	@echo "            BENCH_ARGS=\"--quick\" or \"--tiny --scenarios abc\"; see docs/benchmarks.md)"
 	@echo "make clean  remove the virtual env and build output (keeps var/ data)"
 
 $(INSTALLED): pyproject.toml
@@ -58,9 +59,10 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 
 BENCH_POSTGRES ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+BENCH_ARGS ?=
 
 bench: $(INSTALLED)
-	$(BIN)/python bench/audit_append.py --postgres $(BENCH_POSTGRES)
+	$(BIN)/python -m bench --postgres $(BENCH_POSTGRES) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules $(WEB)/dist
