@@ -12,6 +12,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from huddle import __version__
 from huddle.care.routes import CONTROLLERS as CARE_CONTROLLERS
+from huddle.client_address import ClientAddress
 from huddle.clock import Clock
 from huddle.compliance.routes import CONTROLLERS as COMPLIANCE_CONTROLLERS
 from huddle.config import Settings
@@ -19,7 +20,7 @@ from huddle.dependencies import DEPENDENCIES
 from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
-from huddle.jobs import audit_checkpoints, urgent_escalation
+from huddle.jobs import audit_checkpoints, task_deadlines, urgent_escalation
 from huddle.messaging.attachment_routes import CONTROLLERS as ATTACHMENT_CONTROLLERS
 from huddle.messaging.routes import CONTROLLERS as MESSAGING_CONTROLLERS
 from huddle.notify import outbox, senders
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             background.append(asyncio.create_task(audit_checkpoints.run_forever(runtime, interval)))
         background.append(asyncio.create_task(outbox.run_forever(runtime, notification_sender)))
         background.append(asyncio.create_task(urgent_escalation.run_forever(runtime)))
+        background.append(asyncio.create_task(task_deadlines.run_forever(runtime)))
 
     async def dispose() -> None:
         for task in background:
@@ -90,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
     )
     # Outside the router (not route middleware) so 404/405 answers are tracked too.
     app.asgi_handler = RequestTracking(
-        app.asgi_handler, hsts=settings.public_url.startswith("https://")
+        ClientAddress(app.asgi_handler, settings.trusted_proxies),
+        hsts=settings.public_url.startswith("https://"),
     )
     return app

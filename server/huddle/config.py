@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.utils import parseaddr
 from enum import StrEnum
+from ipaddress import ip_network
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -73,6 +74,9 @@ class Settings:
     ws_event_buffer: int = 1000
     # Browser origins, besides the public URL's own, that may open the WebSocket.
     extra_origins: frozenset[str] = frozenset()
+    # Networks (CIDR strings) of proxies whose X-Forwarded-For names the client, for
+    # throttling and audit (huddle.client_address). Strings: Settings reaches msgspec.
+    trusted_proxies: tuple[str, ...] = ()
     # Outgoing e-mail (patient notifications). Without a host, development logs
     # notification ids instead of sending; production refuses to start (notify.senders).
     smtp_host: str | None = None
@@ -145,6 +149,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "HUDDLE_WS_EVENT_BUFFER", defaults.ws_event_buffer, _int_between(10, 100_000)
         ),
         extra_origins=reader.get("HUDDLE_ALLOWED_ORIGINS", frozenset(), _origins),
+        trusted_proxies=reader.get("HUDDLE_TRUSTED_PROXIES", (), _networks),
         background_jobs=reader.get("HUDDLE_BACKGROUND_JOBS", defaults.background_jobs, _boolean),
         audit_checkpoint_minutes=reader.get(
             "HUDDLE_AUDIT_CHECKPOINT_MINUTES",
@@ -246,6 +251,18 @@ def _origins(raw: str) -> frozenset[str]:
             raise ValueError(f"each origin must look like https://host[:port], got {item!r}")
         origins.add(item)
     return frozenset(origins)
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(str(ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"each entry must be an address or network like 10.0.0.0/8, got {item!r}"
+            ) from None
+    return tuple(networks)
 
 
 def _host_name(raw: str) -> str:
