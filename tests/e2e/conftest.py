@@ -36,7 +36,10 @@ def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             pytrace=False,
         )
     home = tmp_path_factory.mktemp("live-server")
-    return server_environment(home, HUDDLE_WEB_DIST_DIR=str(WEB_DIST))
+    env = server_environment(home, HUDDLE_WEB_DIST_DIR=str(WEB_DIST))
+    # The page's origin must be the public URL's, or its WebSocket is refused (4403).
+    env["HUDDLE_PUBLIC_URL"] = f"http://127.0.0.1:{env['HUDDLE_PORT']}"
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,9 @@ interface Call {
   method: string;
   path: string;
   authorization: string | null;
+  csrf: string | null;
   contentType: string | null;
+  credentials: RequestCredentials | undefined;
   body: unknown;
 }
 
@@ -21,8 +23,10 @@ function fakeFetch(handler: Handler): { fetch: FetchLike; calls: Call[] } {
       method: init.method ?? "GET",
       path: input,
       authorization: headers.get("Authorization"),
+      csrf: headers.get("X-CSRF-Token"),
       contentType: headers.get("Content-Type"),
-      body: typeof init.body === "string" ? JSON.parse(init.body) : undefined,
+      credentials: init.credentials,
+      body: typeof init.body === "string" ? JSON.parse(init.body) : init.body,
     };
     calls.push(call);
     return handler(call, calls.length - 1);
@@ -41,13 +45,9 @@ function error(status: number, code: string, detail = `detail for ${code}`, head
   return json(status, { error: { code, detail, request_id: `req-${code}` } }, headers);
 }
 
-function tokens(n: number) {
-  return json(200, {
-    access_token: `access-${n}`,
-    refresh_token: `refresh-${n}`,
-    expires_in: 900,
-    token_type: "Bearer",
-  });
+/** A browser sign-in answer: the tokens went into cookies the page never sees. */
+function session(n: number) {
+  return json(200, { csrf_token: `csrf-${n}`, expires_in: 900 });
 }
 
 const ME = {
@@ -56,13 +56,16 @@ const ME = {
   mfa_enrolment_required: false,
 };
 
-/** A client already signed in with access-1 / refresh-1, then answering with `handler`. */
+const readCookie = (name: string) => (name === "huddle_csrf" ? "csrf-cookie" : null);
+
+/** A client already signed in, then answering with `handler`. */
 async function signedInClient(handler: Handler) {
   const onSessionEnded = vi.fn();
-  const fake = fakeFetch((call, index) => (index === 0 ? tokens(1) : handler(call, index)));
-  const client = new ApiClient({ fetch: fake.fetch, onSessionEnded });
+  const onActivity = vi.fn();
+  const fake = fakeFetch((call, index) => (index === 0 ? session(1) : handler(call, index)));
+  const client = new ApiClient({ fetch: fake.fetch, onSessionEnded, onActivity, readCookie });
   await client.login("pcp@example.org", "secret");
-  return { client, calls: fake.calls, onSessionEnded };
+  return { client, calls: fake.calls, onSessionEnded, onActivity };
 }
 
 async function caught(promise: Promise<unknown>): Promise<ApiError> {
@@ -139,42 +142,72 @@ describe("error answers", () => {
 });
 
 describe("signing in", () => {
-  it("posts JSON credentials and then sends the access token as a bearer token", async () => {
-    const { fetch, calls } = fakeFetch((_call, index) => (index === 0 ? tokens(1) : json(200, ME)));
-    const client = new ApiClient({ fetch });
+  it("posts JSON credentials to the browser sign-in and then relies on its cookies", async () => {
+    const { fetch, calls } = fakeFetch((_call, index) =>
+      index === 0 ? session(1) : json(200, ME),
+    );
+    const client = new ApiClient({ fetch, readCookie });
 
     expect(await client.login("pcp@example.org", "pw")).toEqual({ kind: "signed_in" });
     const me = await client.me();
 
     expect(calls[0]).toMatchObject({
       method: "POST",
-      path: "/api/v1/auth/login",
+      path: "/api/v1/auth/browser/login",
       authorization: null,
       contentType: "application/json",
+      credentials: "same-origin",
       body: { email: "pcp@example.org", password: "pw" },
     });
     expect(calls[1]).toMatchObject({
       method: "GET",
       path: "/api/v1/me",
-      authorization: "Bearer access-1",
+      authorization: null,
+      csrf: null, // a read needs no CSRF token
+      credentials: "same-origin",
     });
     expect(me.user.display_name).toBe("Dr. P");
   });
 
-  it("returns the MFA challenge without holding any token", async () => {
+  it("sends the CSRF cookie's value on every state-changing request", async () => {
+    const { client, calls } = await signedInClient(() => json(200, { recovery_codes: [] }));
+
+    await client.confirmMfaEnrolment("123456");
+    await client.request("PATCH", "/api/v1/messages/m1", { auth: true, body: { body: "x" } });
+
+    expect(calls[1]?.csrf).toBe("csrf-cookie");
+    expect(calls[2]).toMatchObject({ method: "PATCH", csrf: "csrf-cookie" });
+  });
+
+  it("uploads a file as the raw body", async () => {
+    const { client, calls } = await signedInClient(() => json(201, { id: "a1" }));
+    const file = new Blob(["hello"], { type: "text/plain" });
+
+    await client.request("POST", "/api/v1/conversations/c1/attachments?filename=a.txt", {
+      auth: true,
+      file,
+    });
+
+    expect(calls[1]).toMatchObject({ contentType: "application/octet-stream", body: file });
+  });
+
+  it("returns the MFA challenge without being signed in", async () => {
     const { fetch, calls } = fakeFetch((call) =>
-      call.path === "/api/v1/auth/login"
+      call.path === "/api/v1/auth/browser/login"
         ? json(200, { mfa_required: true, mfa_token: "challenge-1" })
-        : tokens(2),
+        : session(2),
     );
-    const client = new ApiClient({ fetch });
+    const client = new ApiClient({ fetch, readCookie });
 
     const result = await client.login("pcp@example.org", "pw");
     expect(result).toEqual({ kind: "mfa_required", mfaToken: "challenge-1" });
     expect(client.signedIn).toBe(false);
 
     await client.completeMfa("challenge-1", "123456");
-    expect(calls[1]?.body).toEqual({ mfa_token: "challenge-1", code: "123456" });
+    expect(calls[1]).toMatchObject({
+      path: "/api/v1/auth/browser/mfa",
+      body: { mfa_token: "challenge-1", code: "123456" },
+    });
     expect(client.signedIn).toBe(true);
   });
 
@@ -193,52 +226,57 @@ describe("signing in", () => {
 
     expect(onSessionEnded).not.toHaveBeenCalled();
   });
+
+  it("counts every accepted authenticated call as activity", async () => {
+    const { client, onActivity } = await signedInClient(() => json(200, ME));
+    onActivity.mockClear();
+
+    await client.me();
+
+    expect(onActivity).toHaveBeenCalledTimes(1);
+  });
 });
 
-describe("an expired access token", () => {
-  it("is refreshed once and the request retried with the new token", async () => {
+describe("an expired access cookie", () => {
+  it("is refreshed once and the request retried", async () => {
+    let expired = true;
     const { client, calls, onSessionEnded } = await signedInClient((call) => {
-      if (call.path === "/api/v1/auth/refresh") return tokens(2);
-      return call.authorization === "Bearer access-2" ? json(200, ME) : error(401, "token_expired");
+      if (call.path === "/api/v1/auth/browser/refresh") {
+        expired = false;
+        return session(2);
+      }
+      return expired ? error(401, "token_expired") : json(200, ME);
     });
 
     const me = await client.me();
 
-    expect(me.organization.name).toBe("Clinic");
-    expect(calls.slice(1).map((c) => [c.path, c.authorization])).toEqual([
-      ["/api/v1/me", "Bearer access-1"],
-      ["/api/v1/auth/refresh", null],
-      ["/api/v1/me", "Bearer access-2"],
+    expect(me.user.id).toBe("u1");
+    expect(calls.map((c) => c.path)).toEqual([
+      "/api/v1/auth/browser/login",
+      "/api/v1/me",
+      "/api/v1/auth/browser/refresh",
+      "/api/v1/me",
     ]);
-    expect(calls[2]?.body).toEqual({ refresh_token: "refresh-1" });
+    expect(calls[2]?.csrf).toBe("csrf-cookie");
     expect(onSessionEnded).not.toHaveBeenCalled();
-
-    // The new pair is kept: the next call goes straight out with access-2.
-    await client.me();
-    expect(calls).toHaveLength(5);
-    expect(calls[4]?.authorization).toBe("Bearer access-2");
   });
 
   it("is not refreshed a second time when the retry is refused too", async () => {
     const { client, calls, onSessionEnded } = await signedInClient((call) =>
-      call.path === "/api/v1/auth/refresh" ? tokens(2) : error(401, "token_expired"),
+      call.path === "/api/v1/auth/browser/refresh" ? session(2) : error(401, "token_expired"),
     );
 
     const failure = await caught(client.me());
 
     expect(failure.code).toBe("token_expired");
-    expect(calls.slice(1).map((c) => c.path)).toEqual([
-      "/api/v1/me",
-      "/api/v1/auth/refresh",
-      "/api/v1/me",
-    ]);
+    expect(calls).toHaveLength(4);
     expect(onSessionEnded).toHaveBeenCalledTimes(1);
     expect(client.signedIn).toBe(false);
   });
 
   it("ends the session when the refresh itself is refused, without retrying", async () => {
     const { client, calls, onSessionEnded } = await signedInClient((call) =>
-      call.path === "/api/v1/auth/refresh"
+      call.path === "/api/v1/auth/browser/refresh"
         ? error(401, "refresh_token_reused")
         : error(401, "token_expired"),
     );
@@ -248,34 +286,23 @@ describe("an expired access token", () => {
     expect(failure.code).toBe("refresh_token_reused");
     expect(calls).toHaveLength(3);
     expect(onSessionEnded).toHaveBeenCalledTimes(1);
-    expect(onSessionEnded.mock.calls[0]?.[0]).toBe(failure);
-    expect(client.signedIn).toBe(false);
   });
 
   it("is refreshed only once for requests that expire together", async () => {
-    let releaseRefresh: () => void = () => {};
-    const refreshAnswered = new Promise<void>((resolve) => {
-      releaseRefresh = resolve;
-    });
+    let expired = true;
     const { client, calls } = await signedInClient(async (call) => {
-      if (call.path === "/api/v1/auth/refresh") {
-        await refreshAnswered;
-        return tokens(2);
+      if (call.path === "/api/v1/auth/browser/refresh") {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        expired = false;
+        return session(2);
       }
-      return call.authorization === "Bearer access-2" ? json(200, ME) : error(401, "token_expired");
+      return expired ? error(401, "token_expired") : json(200, ME);
     });
 
-    const both = Promise.all([client.me(), client.me()]);
-    // Let both first attempts fail before the refresh answers.
-    const refreshes = () => calls.filter((c) => c.path === "/api/v1/auth/refresh");
-    await vi.waitFor(() => expect(refreshes()).toHaveLength(1));
-    releaseRefresh();
-    const [first, second] = await both;
+    await Promise.all([client.me(), client.me(), client.me()]);
 
-    expect(first.user.id).toBe("u1");
-    expect(second.user.id).toBe("u1");
-    expect(refreshes()).toHaveLength(1);
-    expect(calls.filter((c) => c.authorization === "Bearer access-2")).toHaveLength(2);
+    const refreshes = calls.filter((c) => c.path === "/api/v1/auth/browser/refresh");
+    expect(refreshes).toHaveLength(1);
   });
 
   it("does not bring a session back when sign-out happens during the refresh", async () => {
@@ -284,16 +311,16 @@ describe("an expired access token", () => {
       releaseRefresh = resolve;
     });
     const { client, calls } = await signedInClient(async (call) => {
-      if (call.path === "/api/v1/auth/refresh") {
+      if (call.path === "/api/v1/auth/browser/refresh") {
         await refreshAnswered;
-        return tokens(2);
+        return session(2);
       }
       return error(401, "token_expired");
     });
 
     const pending = caught(client.me());
     await vi.waitFor(() => expect(calls).toHaveLength(3));
-    client.clearTokens();
+    client.forgetSession();
     releaseRefresh();
     const failure = await pending;
 
@@ -304,19 +331,19 @@ describe("an expired access token", () => {
 
 describe("a session the server has ended", () => {
   it.each(["session_idle", "session_revoked", "session_expired"])(
-    "%s clears the tokens and is reported once, with no refresh",
+    "%s is forgotten and reported once, with no refresh",
     async (code) => {
       const { client, calls, onSessionEnded } = await signedInClient(() => error(401, code));
 
       const failure = await caught(client.me());
 
       expect(failure.code).toBe(code);
-      expect(calls.map((c) => c.path)).not.toContain("/api/v1/auth/refresh");
+      expect(calls.map((c) => c.path)).not.toContain("/api/v1/auth/browser/refresh");
       expect(onSessionEnded).toHaveBeenCalledTimes(1);
       expect(onSessionEnded.mock.calls[0]?.[0]).toMatchObject({ status: 401, code });
       expect(client.signedIn).toBe(false);
 
-      // Without tokens, the next call fails here and the end is not reported again.
+      // Signed out, the next call fails here and the end is not reported again.
       await caught(client.me());
       expect(calls).toHaveLength(2);
       expect(onSessionEnded).toHaveBeenCalledTimes(1);
@@ -337,25 +364,42 @@ describe("a session the server has ended", () => {
 });
 
 describe("signing out", () => {
-  it("posts logout with the token, accepts 204 and forgets the tokens", async () => {
+  it("posts the browser sign-out with the CSRF token and forgets the session", async () => {
     const { client, calls } = await signedInClient(() => new Response(null, { status: 204 }));
 
     await expect(client.logout()).resolves.toBeUndefined();
 
     expect(calls[1]).toMatchObject({
       method: "POST",
-      path: "/api/v1/auth/logout",
-      authorization: "Bearer access-1",
+      path: "/api/v1/auth/browser/logout",
+      csrf: "csrf-cookie",
     });
     expect(client.signedIn).toBe(false);
   });
 
-  it("forgets the tokens even when the server cannot be reached", async () => {
+  it("forgets the session even when the server cannot be reached", async () => {
     const { client } = await signedInClient(() => Promise.reject(new TypeError("offline")));
 
     const failure = await caught(client.logout());
 
     expect(failure.code).toBe("network_error");
     expect(client.signedIn).toBe(false);
+  });
+});
+
+describe("a patient-link session", () => {
+  it("sends its bearer token and no cookies", async () => {
+    const { fetch, calls } = fakeFetch(() => json(200, { messages: [], last_seq: 0 }));
+
+    await new ApiClient({ fetch, readCookie }).request("POST", "/api/v1/patient-links/x", {
+      bearer: "link-1",
+      body: {},
+    });
+
+    expect(calls[0]).toMatchObject({
+      authorization: "Bearer link-1",
+      csrf: null,
+      credentials: "omit",
+    });
   });
 });

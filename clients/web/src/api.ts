@@ -1,15 +1,14 @@
 // The one way the client talks to the Huddle API: JSON in and out, every error turned into
-// an ApiError, bearer tokens held in memory only, and one refresh-then-retry when an access
-// token has expired. A refresh token works only once (reuse ends the whole session), so
-// concurrent requests share a single refresh.
+// an ApiError. Signed-in requests are authenticated by the browser-session cookies the
+// server sets (HttpOnly: this code never sees a token); every state-changing request
+// carries the session's CSRF token, read from the `huddle_csrf` cookie. When the access
+// cookie has expired the client refreshes once and retries; concurrent requests share one
+// refresh (a refresh token works only once, and reuse ends the whole session).
+//
+// Screens call `api.request<T>(method, path, {body})` for any endpoint (see
+// docs/web-client.md); small typed wrappers live next to the screens that use them.
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
-
-export interface Tokens {
-  accessToken: string;
-  refreshToken: string;
-  expiresIn: number;
-}
 
 export type Role =
   | "pcp"
@@ -60,6 +59,10 @@ export const SESSION_ENDED_CODES: ReadonlySet<string> = new Set([
   "missing_token",
 ]);
 
+export const CSRF_COOKIE = "huddle_csrf";
+const BROWSER_AUTH = "/api/v1/auth/browser";
+const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
+
 /** Any failed call: an error answer from the server, or no answer at all (status 0). */
 export class ApiError extends Error {
   readonly status: number;
@@ -95,15 +98,22 @@ export interface ApiClientOptions {
   fetch: FetchLike;
   /** Prefix for every path; "" (same origin) in the browser. */
   baseUrl?: string;
-  /** Called once when an authenticated call finds the session over; tokens are already gone. */
+  /** Called once when an authenticated call finds the session over. */
   onSessionEnded?: (error: ApiError) => void;
+  /** Called after every authenticated call the server accepted (it counts as activity). */
+  onActivity?: () => void;
+  /** Reads a cookie the page may see (only `huddle_csrf`); tests replace it. */
+  readCookie?: (name: string) => string | null;
   /** Clock for Retry-After dates; tests replace it. */
   now?: () => number;
 }
 
-interface RequestOptions {
+export interface RequestOptions {
+  /** A JSON body. */
   body?: unknown;
-  /** Send the access token (and refresh it once if it has expired). */
+  /** A file sent as the raw body (attachments). */
+  file?: Blob;
+  /** Needs the signed-in session (refreshed once if its access cookie has expired). */
   auth?: boolean;
   /** Send this bearer token instead (a patient-link session): never refreshed or kept. */
   bearer?: string;
@@ -115,8 +125,12 @@ export class ApiClient {
   readonly #fetch: FetchLike;
   readonly #baseUrl: string;
   readonly #onSessionEnded: (error: ApiError) => void;
+  readonly #onActivity: () => void;
+  readonly #readCookie: (name: string) => string | null;
   readonly #now: () => number;
-  #tokens: Tokens | null = null;
+  #signedIn = false;
+  /** Bumped on every sign-in and sign-out, so a late refresh cannot revive a session. */
+  #generation = 0;
   #refreshing: Promise<void> | null = null;
 
   constructor(options: ApiClientOptions) {
@@ -125,46 +139,79 @@ export class ApiClient {
     this.#fetch = (input, init) => fetch(input, init);
     this.#baseUrl = options.baseUrl ?? "";
     this.#onSessionEnded = options.onSessionEnded ?? (() => {});
+    this.#onActivity = options.onActivity ?? (() => {});
+    this.#readCookie = options.readCookie ?? readDocumentCookie;
     this.#now = options.now ?? Date.now;
   }
 
   get signedIn(): boolean {
-    return this.#tokens !== null;
+    return this.#signedIn;
   }
 
-  /** Forget the tokens (they live nowhere else). */
-  clearTokens(): void {
-    this.#tokens = null;
+  /** Stop treating this page as signed in (the cookies are expired by `logout`). */
+  forgetSession(): void {
+    this.#signedIn = false;
+    this.#generation += 1;
     this.#refreshing = null;
   }
 
+  /** After a reload: a CSRF cookie means the browser may still hold a session. */
+  get mayHaveSession(): boolean {
+    return this.#readCookie(CSRF_COOKIE) !== null;
+  }
+
+  /** Treat the page as signed in (the next authenticated call proves it or ends it). */
+  assumeSession(): void {
+    this.#signedIn = true;
+  }
+
   async login(email: string, password: string): Promise<LoginResult> {
-    const answer = await this.request<TokenAnswer | MfaChallengeAnswer>(
+    const answer = await this.request<SessionAnswer | MfaChallengeAnswer>(
       "POST",
-      "/api/v1/auth/login",
+      `${BROWSER_AUTH}/login`,
       { body: { email, password } },
     );
     if ("mfa_required" in answer && answer.mfa_required) {
       return { kind: "mfa_required", mfaToken: answer.mfa_token };
     }
-    this.#tokens = tokensOf(answer as TokenAnswer);
+    this.#startSession();
     return { kind: "signed_in" };
   }
 
   async completeMfa(mfaToken: string, code: string): Promise<void> {
-    const answer = await this.request<TokenAnswer>("POST", "/api/v1/auth/mfa", {
+    await this.request<SessionAnswer>("POST", `${BROWSER_AUTH}/mfa`, {
       body: { mfa_token: mfaToken, code },
     });
-    this.#tokens = tokensOf(answer);
+    this.#startSession();
   }
 
-  /** End the session on the server; the tokens are forgotten whatever the answer. */
+  /** End the session on the server (which expires the cookies); forgotten here whatever
+   * the answer. */
   async logout(): Promise<void> {
     try {
-      await this.request<void>("POST", "/api/v1/auth/logout", { auth: true });
+      await this.request<void>("POST", `${BROWSER_AUTH}/logout`, { auth: true });
     } finally {
-      this.clearTokens();
+      this.forgetSession();
     }
+  }
+
+  /** Trade the refresh cookie for new cookies; shared by concurrent callers. */
+  refresh(): Promise<void> {
+    if (this.#refreshing === null) {
+      const generation = this.#generation;
+      const refreshing = this.#send<SessionAnswer>("POST", `${BROWSER_AUTH}/refresh`, {}).then(
+        () => {
+          // A sign-out while the refresh was in flight wins: do not bring the session back.
+          if (generation !== this.#generation) throw sessionGone();
+        },
+      );
+      const settle = () => {
+        if (this.#refreshing === refreshing) this.#refreshing = null;
+      };
+      refreshing.then(settle, settle);
+      this.#refreshing = refreshing;
+    }
+    return this.#refreshing;
   }
 
   me(): Promise<Me> {
@@ -187,81 +234,82 @@ export class ApiClient {
   /**
    * Send one request and decode its JSON answer (undefined for 204).
    * Throws ApiError for any non-2xx answer or when the server cannot be reached.
+   * With `auth`, an expired access cookie is refreshed once and the request retried; an
+   * answer that ends the session calls `onSessionEnded` once.
    */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     if (!options.auth) {
-      return this.#send<T>(method, path, options.body, options.bearer ?? null);
+      return this.#send<T>(method, path, options);
     }
-    const tokens = this.#requireTokens();
+    this.#requireSession();
+    const generation = this.#generation;
     try {
-      return await this.#send<T>(method, path, options.body, tokens.accessToken);
+      return this.#accepted(await this.#send<T>(method, path, options));
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401 || error.code !== "token_expired") {
         throw this.#sessionCheck(error);
       }
     }
-    // The access token expired: refresh once (unless another request already did) and retry
-    // once. A second token_expired is not refreshed again; it ends the session.
+    // The access cookie expired: refresh once (shared) and retry once. A second
+    // token_expired is not refreshed again; it ends the session.
     try {
-      if (this.#tokens?.accessToken === tokens.accessToken) {
-        await this.#refresh();
-      }
-      return await this.#send<T>(method, path, options.body, this.#requireTokens().accessToken);
+      if (generation !== this.#generation) throw sessionGone();
+      await this.refresh();
+      this.#requireSession();
+      return this.#accepted(await this.#send<T>(method, path, options));
     } catch (error) {
       throw this.#sessionCheck(error);
     }
   }
 
-  #requireTokens(): Tokens {
-    if (this.#tokens === null) {
-      throw new ApiError(401, "missing_token", "Sign in first.");
-    }
-    return this.#tokens;
+  #startSession(): void {
+    this.#signedIn = true;
+    this.#generation += 1;
+    this.#onActivity();
   }
 
-  #refresh(): Promise<void> {
-    if (this.#refreshing === null) {
-      const body = { refresh_token: this.#requireTokens().refreshToken };
-      const refreshing = this.#send<TokenAnswer>("POST", "/api/v1/auth/refresh", body, null).then(
-        (answer) => {
-          // A sign-out while the refresh was in flight wins: do not bring the session back.
-          if (this.#refreshing === refreshing) this.#tokens = tokensOf(answer);
-        },
-      );
-      const settle = () => {
-        if (this.#refreshing === refreshing) this.#refreshing = null;
-      };
-      refreshing.then(settle, settle);
-      this.#refreshing = refreshing;
-    }
-    return this.#refreshing;
+  #accepted<T>(answer: T): T {
+    this.#onActivity();
+    return answer;
   }
 
-  /** An error that ends the session clears the tokens and tells the app, once. */
+  #requireSession(): void {
+    if (!this.#signedIn) throw sessionGone();
+  }
+
+  /** An error that ends the session forgets it and tells the app, once. */
   #sessionCheck(error: unknown): unknown {
-    if (error instanceof ApiError && error.endsSession && this.#tokens !== null) {
-      this.clearTokens();
+    if (error instanceof ApiError && error.endsSession && this.#signedIn) {
+      this.forgetSession();
       this.#onSessionEnded(error);
     }
     return error;
   }
 
-  async #send<T>(
-    method: string,
-    path: string,
-    body: unknown,
-    accessToken: string | null,
-  ): Promise<T> {
+  async #send<T>(method: string, path: string, options: RequestOptions): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (accessToken !== null) headers["Authorization"] = `Bearer ${accessToken}`;
+    let body: BodyInit | undefined;
+    if (options.file !== undefined) {
+      headers["Content-Type"] = "application/octet-stream";
+      body = options.file;
+    } else if (options.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(options.body);
+    }
+    if (options.bearer !== undefined) {
+      headers["Authorization"] = `Bearer ${options.bearer}`;
+    } else if (!SAFE_METHODS.has(method)) {
+      const csrf = this.#readCookie(CSRF_COOKIE);
+      if (csrf !== null) headers["X-CSRF-Token"] = csrf;
+    }
     let response: Response;
     try {
       response = await this.#fetch(this.#baseUrl + path, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "omit",
+        body,
+        // Link sessions use their bearer token only; everything else the session cookies.
+        credentials: options.bearer === undefined ? "same-origin" : "omit",
         cache: "no-store",
       });
     } catch {
@@ -286,11 +334,9 @@ export class ApiClient {
   }
 }
 
-interface TokenAnswer {
-  access_token: string;
-  refresh_token: string;
+interface SessionAnswer {
+  csrf_token: string;
   expires_in: number;
-  token_type: string;
 }
 
 interface MfaChallengeAnswer {
@@ -298,12 +344,17 @@ interface MfaChallengeAnswer {
   mfa_token: string;
 }
 
-function tokensOf(answer: TokenAnswer): Tokens {
-  return {
-    accessToken: answer.access_token,
-    refreshToken: answer.refresh_token,
-    expiresIn: answer.expires_in,
-  };
+function sessionGone(): ApiError {
+  return new ApiError(401, "missing_token", "Sign in first.");
+}
+
+function readDocumentCookie(name: string): string | null {
+  if (typeof document === "undefined") return null;
+  for (const part of document.cookie.split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name && value.length > 0) return decodeURIComponent(value.join("="));
+  }
+  return null;
 }
 
 /** Build an ApiError from an error answer, whether or not it has the documented shape. */

@@ -1,16 +1,16 @@
-import { AdminScreen } from "./admin/AdminScreen";
-import { ComplianceScreen } from "./compliance/ComplianceScreen";
-import { Home } from "./screens/Home";
+import { AppShell } from "./screens/AppShell";
 import { MfaChallenge } from "./screens/MfaChallenge";
 import { MfaEnrolment } from "./screens/MfaEnrolment";
 import { SecureLink } from "./screens/SecureLink";
 import { SignIn } from "./screens/SignIn";
 import { isSecurePath, secureTokenFromPath } from "./secureLink";
-import { screen } from "./session";
+import { resumeSession, screen } from "./session";
 
 // Read once at start: the secure-link page takes the token out of the address bar.
 const SECURE_PAGE = isSecurePath(location.pathname);
 const LINK_TOKEN = secureTokenFromPath(location.pathname);
+
+if (!SECURE_PAGE) void resumeSession();
 
 export function App() {
   if (SECURE_PAGE) {
@@ -25,13 +25,11 @@ export function App() {
     case "loading":
       return (
         <main class="card" aria-busy="true">
-          <p role="status">Signing in…</p>
+          <p role="status">Please wait…</p>
         </main>
       );
-    case "home":
-      if (current.me.user.role === "compliance_officer") return <ComplianceScreen me={current.me} />;
-      if (current.me.user.role === "admin") return <AdminScreen me={current.me} />;
-      return <Home me={current.me} />;
+    case "app":
+      return <AppShell me={current.me} />;
     case "mfa_enrolment":
       return <MfaEnrolment me={current.me} />;
   }

@@ -6,6 +6,7 @@ Handlers only decode, call one service function, and encode: no rules live here.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import FromPath, JSONBody
@@ -13,6 +14,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from huddle.dependencies import DURING_MFA_ENROLMENT, Context, CurrentActor, Rt
 from huddle.errors import Unauthorized
+from huddle.http_errors import handle_domain_error
 from huddle.identity import accounts, browser_session, service
 from huddle.identity.schemas import (
     BrowserSessionResponse,
@@ -117,10 +119,13 @@ class BrowserAuthController(Controller):
         )
         return _browser_session(rt, pair)
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT, opt=ENROLMENT_ALLOWED)
-    async def logout(self, request: Request, rt: Rt, context: Context) -> Response[None]:
-        """End this browser session and expire its cookies, also when the session had
-        already ended (idle, revoked) so the browser holds nothing stale."""
+    # The answer sets its own status: 204, or 401 for a session that had already ended.
+    @post("/logout", status_code=HTTP_200_OK, opt=ENROLMENT_ALLOWED)
+    async def logout(self, request: Request, rt: Rt, context: Context) -> Response[Any]:
+        """End this browser session and expire its cookies. A session that had already
+        ended (idle, revoked) answers 401 with why, and its cookies expire all the same
+        so the browser holds nothing stale."""
+        answer: Response[Any] = Response(None, status_code=HTTP_204_NO_CONTENT)
         token = browser_session.access_token_from_cookie(rt, request)
         if token is not None:
             try:
@@ -128,13 +133,12 @@ class BrowserAuthController(Controller):
             except Unauthorized as ended:
                 if ended.code == "token_expired":
                     raise  # the client refreshes and signs out with a live token
+                answer = handle_domain_error(request, ended)
             else:
                 await service.logout(rt, signed_in.actor)
-        return Response(
-            None,
-            status_code=HTTP_204_NO_CONTENT,
-            cookies=browser_session.cleared_cookies(rt.settings),
-        )
+        for cookie in browser_session.cleared_cookies(rt.settings):
+            answer.set_cookie(cookie)
+        return answer
 
 
 def _browser_session(rt: Runtime, pair: service.TokenPair) -> Response[BrowserSessionResponse]:
