@@ -6,7 +6,7 @@ import "../compliance/panels.css";
 import { useEffect, useState } from "preact/hooks";
 
 import type { Me } from "../api";
-import { describeError, roleName } from "../messages";
+import { describeError } from "../messages";
 import { api } from "../session";
 import { Alert, TopBar, useFocusOnMount } from "../ui";
 import { type StaffUser, listUsers, organizationSettings } from "./api";
@@ -41,10 +41,7 @@ export function AdminScreen({ me }: { me: Me }) {
         <h1 id="admin-title" ref={heading} tabIndex={-1}>
           Administration
         </h1>
-        <p class="whoami">
-          {me.user.display_name} · <span>{roleName(me.user.role)}</span> ·{" "}
-          <span>{me.organization.name}</span>
-        </p>
+        <p class="hint">Accounts and settings of {me.organization.name}.</p>
         <nav aria-label="Sections of this page" class="section-nav">
           <ul>
             <li>

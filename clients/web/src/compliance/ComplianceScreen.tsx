@@ -4,7 +4,6 @@
 import "./panels.css";
 
 import type { Me } from "../api";
-import { roleName } from "../messages";
 import { TopBar, useFocusOnMount } from "../ui";
 import { AuditSearch } from "./AuditSearch";
 import { DisclosureAccounting } from "./DisclosureAccounting";
@@ -20,9 +19,9 @@ export function ComplianceScreen({ me }: { me: Me }) {
         <h1 id="compliance-title" ref={heading} tabIndex={-1}>
           Audit review
         </h1>
-        <p class="whoami">
-          {me.user.display_name} · <span>{roleName(me.user.role)}</span> ·{" "}
-          <span>{me.organization.name}</span>
+        <p class="hint">
+          The audit log of {me.organization.name}. Every search, export and check here is itself
+          recorded in it.
         </p>
         <nav aria-label="Sections of this page" class="section-nav">
           <ul>

@@ -1,0 +1,160 @@
+"""The administrator's screen in a real browser: create an account that can then sign in,
+deactivate and reactivate it, reset its second factor, change the organization's idle
+timeout, see nothing of another organization, and no serious accessibility violations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
+from playwright.async_api import Browser, Page, expect
+
+from huddle.identity import totp
+from tests.e2e.test_compliance import page_for_axe, serious_accessibility_violations
+from tests.e2e.test_signin import DEMO_PASSWORD, api_sign_in, sign_in
+
+ADMIN = "admin@example.org"
+
+
+async def open_administration(page: Page, email: str = ADMIN, password: str = DEMO_PASSWORD):
+    await page.goto("/")
+    await sign_in(page, email, password)
+    await expect(page.get_by_role("heading", name="Administration", level=1)).to_be_visible()
+
+
+@asynccontextmanager
+async def fresh_page(browser: Browser, base_url: str) -> AsyncIterator[Page]:
+    """A page in a browser context of its own: another person, or a later visit."""
+    context = await browser.new_context(base_url=base_url)
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+def user_row(page: Page, name: str):  # type: ignore[no-untyped-def]
+    users = page.get_by_role("region", name="Users", exact=True)
+    return users.locator("tbody tr").filter(has_text=name)
+
+
+async def confirm(page: Page, action: str, name: str) -> None:
+    await user_row(page, name).get_by_role("button", name=f"{action} for {name}").click()
+    await page.get_by_role("button", name=f"Yes, {action.lower()}").click()
+
+
+async def test_an_admin_creates_a_user_who_can_sign_in_then_manages_the_account(
+    page: Page, browser: Browser, live_server: str
+) -> None:
+    name, email, password = "Robin Hale", "robin@example.org", "quiet-harbor-lantern-2026"
+    await open_administration(page)
+
+    form = page.get_by_role("region", name="Add a user")
+    await form.get_by_label("Name").fill(name)
+    await form.get_by_label("E-mail").fill(email)
+    await form.get_by_label("Role").select_option(label="Care manager")
+    await form.get_by_label("Initial password").fill("too-short")
+    await form.get_by_role("button", name="Create user").click()
+    await expect(form.get_by_role("alert")).to_contain_text("at least 15 characters")
+
+    await form.get_by_label("Initial password").fill(password)
+    await form.get_by_role("button", name="Create user").click()
+    await expect(form.get_by_role("status")).to_have_text(f"Created {name} (Care manager).")
+    await expect(user_row(page, name)).to_contain_text("Active")
+    await expect(form.get_by_label("Name")).to_have_value("")
+
+    # The new person signs in in a browser of their own.
+    async with fresh_page(browser, live_server) as robin:
+        await robin.goto("/")
+        await sign_in(robin, email, password)
+        await expect(robin.get_by_role("button", name="Sign out")).to_be_visible()
+
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        # Robin turns on two-step sign-in, so the admin has a second factor to reset.
+        robin_api = await api_sign_in(client, email, password)
+        enrol = await client.post("/api/v1/me/mfa/enrol", headers=robin_api)
+        code = totp.code_at(enrol.json()["secret"], datetime.now(UTC))
+        confirmed = await client.post(
+            "/api/v1/me/mfa/confirm", headers=robin_api, json={"code": code}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+
+        # The admin comes back later (a new visit) and finds the second factor on.
+        async with fresh_page(browser, live_server) as admin:
+            await open_administration(admin)
+            await expect(user_row(admin, name)).to_contain_text("Two-step sign-in on")
+            await confirm(admin, "Reset two-step sign-in", name)
+            await expect(admin.get_by_role("status")).to_have_text(
+                f"{name} must set up two-step sign-in again."
+            )
+            await expect(user_row(admin, name)).to_contain_text("Password only")
+
+            await confirm(admin, "Deactivate", name)
+            await expect(admin.get_by_role("status")).to_have_text(f"{name} is deactivated.")
+            await expect(user_row(admin, name)).to_contain_text("Deactivated")
+            refused = await client.post(
+                "/api/v1/auth/login", json={"email": email, "password": password}
+            )
+            assert refused.status_code == 401
+
+            await confirm(admin, "Reactivate", name)
+            await expect(admin.get_by_role("status")).to_have_text(f"{name} can sign in again.")
+            await expect(user_row(admin, name)).to_contain_text("Active")
+            assert await api_sign_in(client, email, password)
+
+
+async def test_an_admin_changes_the_idle_timeout(page: Page, live_server: str) -> None:
+    await open_administration(page)
+    settings = page.get_by_role("region", name="Organization settings")
+    idle = settings.get_by_label("Automatic sign-out after (minutes idle)")
+    await expect(idle).to_have_value("15")
+
+    await idle.fill("90")
+    await settings.get_by_role("button", name="Save settings").click()
+    problem = settings.get_by_text("Enter a whole number of minutes from 1 to 60.")
+    await expect(problem).to_be_visible()
+    await expect(idle).to_have_attribute("aria-invalid", "true")
+
+    await idle.fill("20")
+    await settings.get_by_role("button", name="Save settings").click()
+    await expect(settings.get_by_role("status")).to_have_text("Settings saved.")
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        admin = await api_sign_in(client, ADMIN, DEMO_PASSWORD)
+        saved = (await client.get("/api/v1/organization", headers=admin)).json()
+        assert saved["idle_timeout_minutes"] == 20
+        restored = await client.patch(
+            "/api/v1/organization", headers=admin, json={"idle_timeout_minutes": 15}
+        )
+        assert restored.status_code == 200, restored.text
+
+
+async def test_an_admin_of_another_organization_sees_only_their_own(
+    page: Page, huddle_cli: Callable[..., str]
+) -> None:
+    email, password = "dana@brookside.example", "meadow-copper-violin-train-58"
+    huddle_cli(
+        *("org", "create", "--name", "Brookside Clinic"),
+        *("--admin-email", email, "--admin-name", "Dana Wolfe"),
+        HUDDLE_ADMIN_PASSWORD=password,
+    )
+    await open_administration(page, email, password)
+
+    await expect(page.get_by_text("Brookside Clinic").first).to_be_visible()
+    users = page.get_by_role("region", name="Users", exact=True).locator("tbody tr")
+    await expect(users).to_have_count(1)
+    await expect(users).to_contain_text("Dana Wolfe")
+    for demo_person in ("Alex Admin", "Dr. Priya Chandra", "Jordan Lee", "Carmen Ruiz, LCSW"):
+        await expect(page.get_by_text(demo_person)).to_have_count(0)
+
+
+async def test_the_admin_screen_has_no_serious_accessibility_violations(
+    browser: Browser, live_server: str
+) -> None:
+    async with page_for_axe(browser, live_server) as page:
+        await open_administration(page)
+        await expect(page.get_by_role("region", name="Organization settings")).to_be_visible()
+        assert await serious_accessibility_violations(page) == []
+        # Usable at 360 px: only the tables' own regions scroll sideways, never the page.
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
