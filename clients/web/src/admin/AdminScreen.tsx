@@ -36,7 +36,7 @@ export function AdminScreen({ me }: { me: Me }) {
 
   return (
     <>
-      <TopBar />
+      <TopBar me={me} />
       <main class="page area" aria-labelledby="admin-title">
         <h1 id="admin-title" ref={heading} tabIndex={-1}>
           Administration

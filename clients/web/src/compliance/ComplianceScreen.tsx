@@ -14,7 +14,7 @@ export function ComplianceScreen({ me }: { me: Me }) {
   const heading = useFocusOnMount<HTMLHeadingElement>();
   return (
     <>
-      <TopBar />
+      <TopBar me={me} />
       <main class="page area" aria-labelledby="compliance-title">
         <h1 id="compliance-title" ref={heading} tabIndex={-1}>
           Audit review
