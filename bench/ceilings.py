@@ -21,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from bench.clients import Crew, SocketSpec, hold_sockets, relay_messages
 from bench.databases import scratch_postgres
 from bench.options import Sizes
-from bench.servers import free_port, relay_command, serving
+from bench.servers import Served, free_port, relay_command, serving
 from bench.stats import latency_summary, percentile
 from huddle.db import Database
 
@@ -49,25 +49,37 @@ def relay(sizes: Sizes, work_dir: Path) -> dict[str, Any]:
         url = served.ws_url
         paced = _relay_run(url, specs, rooms, sizes.seconds, sizes.rate, sizes.members)
         flood = _relay_run(url, specs, rooms, max(1.0, sizes.seconds / 2), None, sizes.members)
-        rss_before = served.rss_kib()
-        idle = Crew()
-        idle_spec = SocketSpec(json.dumps({"type": "join", "rooms": []}))
-        try:
-            parts = max(1, -(-sizes.idle_sockets // 2_500))
-            for i in range(parts):
-                count = len(range(i, sizes.idle_sockets, parts))
-                idle.start(hold_sockets, url, [idle_spec] * count)
-            began = time.monotonic()
-            opened = sum(r["opened"] for r in idle.wait_ready(SETUP_TIMEOUT_SECONDS))
-            open_seconds = time.monotonic() - began
-            time.sleep(min(2.0, sizes.seconds))
-            rss_after = served.rss_kib()
-        finally:
-            idle.close()
+        idle = _idle_sockets(served, sizes, deflate=True)
+        plain = _idle_sockets(served, sizes, deflate=False)
     return {
         "paced": {k: v for k, v in paced.items() if k != "latencies"},
         "latencies": paced["latencies"],
         "deliveries_per_second": flood["deliveries_per_second"],
+        **idle,
+        "kib_per_idle_socket_without_deflate": plain["kib_per_idle_socket"],
+    }
+
+
+def _idle_sockets(served: Served, sizes: Sizes, *, deflate: bool) -> dict[str, Any]:
+    """RSS growth per idle socket, with or without permessage-deflate offered."""
+    rss_before = served.rss_kib()
+    idle = Crew()
+    spec = SocketSpec(json.dumps({"type": "join", "rooms": []}), deflate=deflate)
+    try:
+        parts = max(1, -(-sizes.idle_sockets // 2_500))
+        for i in range(parts):
+            idle.start(
+                hold_sockets, served.ws_url, [spec] * len(range(i, sizes.idle_sockets, parts))
+            )
+        began = time.monotonic()
+        opened = sum(r["opened"] for r in idle.wait_ready(SETUP_TIMEOUT_SECONDS))
+        open_seconds = time.monotonic() - began
+        time.sleep(min(2.0, sizes.seconds))
+        rss_after = served.rss_kib()
+    finally:
+        idle.close()
+    time.sleep(min(2.0, sizes.seconds))  # closed sockets' memory goes back to the allocator
+    return {
         "idle_sockets_open": opened,
         "open_seconds": round(open_seconds, 2),
         "kib_per_idle_socket": round((rss_after - rss_before) / opened, 1) if opened else None,

@@ -143,6 +143,8 @@ class SocketSpec:
 
     hello: str
     owner: str = ""
+    # Offer permessage-deflate, as browsers do (the server then keeps zlib state).
+    deflate: bool = True
 
 
 def huddle_auth(token: str, user_id: str) -> SocketSpec:
@@ -159,7 +161,11 @@ class Listener:
 
     async def open(self) -> None:
         self.socket = await websockets.connect(
-            self.url, max_size=None, ping_interval=None, open_timeout=SOCKET_TIMEOUT_SECONDS
+            self.url,
+            max_size=None,
+            ping_interval=None,
+            open_timeout=SOCKET_TIMEOUT_SECONDS,
+            compression="deflate" if self.spec.deflate else None,
         )
         await self.socket.send(self.spec.hello)
         self.first = json.loads(await self.socket.recv())

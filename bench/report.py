@@ -149,6 +149,13 @@ def rows(results: Results) -> list[Row]:
             add(
                 "c",
                 database,
+                "achieved send rate msgs/s",
+                c["achieved_rate"],
+                (c["offered_rate"], "offered"),
+            )
+            add(
+                "c",
+                database,
                 "delivered / expected",
                 _share(c["deliveries"], c["deliveries_expected"]),
                 target=_at_least(1),
@@ -211,6 +218,8 @@ def rows(results: Results) -> list[Row]:
             add("g", database, "audit share of server CPU", g["audit_share_of_server_samples"])
     if relay:
         add("ceiling", "-", "relay deliveries/s", relay.get("deliveries_per_second"))
+        no_deflate = relay.get("kib_per_idle_socket_without_deflate")
+        add("ceiling", "-", "relay KiB/idle socket, no deflate", no_deflate)
     for name, measured in inserts.items():
         add(
             "ceiling",

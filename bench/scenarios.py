@@ -240,6 +240,7 @@ def delivery(
         "offered_rate": rate,
         "achieved_rate": round(sent["sent"] / sent["elapsed"], 1),
         "send_errors": _errors(sent["statuses"], "201"),
+        "send_statuses": sent["statuses"],
         "deliveries_expected": expected,
         "deliveries": len(latencies),
         "delivery": latency_summary(latencies),

@@ -183,27 +183,52 @@ class Profile:
         return summarize_stacks(self.output.read_text(), marker)
 
 
+# Leaf frames where a thread waits rather than works: the uvloop event loop polling (its
+# C code shows as Runner.run) and aiosqlite's worker thread waiting for a statement.
+IDLE_LEAVES = ("Runner.run (asyncio/runners.py", "aiosqlite/core.py:59)")
+
+
 def summarize_stacks(collapsed: str, marker: str, top: int = 12) -> dict[str, Any]:
+    """Shares of busy samples (idle waits left out): by function itself, by Huddle
+    function including callees, by package of the running function, and under any
+    frame containing `marker`."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
-    marked = samples = 0
+    packages: Counter[str] = Counter()
+    marked = busy = idle = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
         count = int(count_text)
         frames = stack.split(";")
-        samples += count
+        if frames[-1].startswith(IDLE_LEAVES):
+            idle += count
+            continue
+        busy += count
         own[frames[-1]] += count
+        packages[_package(frames[-1])] += count
         for frame in set(frames):
             total[frame] += count
         if any(marker in frame for frame in frames):
             marked += count
-    share = {name: round(n / samples, 3) for name, n in own.most_common(top)} if samples else {}
-    ours = [(f, n) for f, n in total.most_common() if "huddle/" in f][:top]
+
+    def shares(counts: list[tuple[str, int]]) -> dict[str, float]:
+        return {name: round(n / busy, 3) for name, n in counts}
+
+    ours = [(f, n) for f, n in total.most_common() if "huddle/" in f and "cli.py" not in f]
     return {
-        "samples": samples,
-        "marked_share": round(marked / samples, 3) if samples else None,
-        "top_self": share,
-        "top_huddle_total": {f: round(n / samples, 3) for f, n in ours},
+        "samples": busy + idle,
+        "busy_share": round(busy / (busy + idle), 3) if busy + idle else None,
+        "marked_share": round(marked / busy, 3) if busy else None,
+        "by_package": shares(packages.most_common(top)),
+        "top_self": shares(own.most_common(top)),
+        "top_huddle_total": shares(ours[:top]),
     }
+
+
+def _package(frame: str) -> str:
+    """'f (sqlalchemy/orm/session.py:12)' -> 'sqlalchemy'; a frame without a path
+    (C code, the main module) is 'other'."""
+    _, _, where = frame.rpartition(" (")
+    return where.split("/", 1)[0] if "/" in where else "other"
