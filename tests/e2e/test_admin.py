@@ -116,6 +116,7 @@ async def test_an_admin_changes_the_idle_timeout(page: Page, live_server: str) -
     problem = settings.get_by_text("Enter a whole number of minutes from 1 to 60.")
     await expect(problem).to_be_visible()
     await expect(idle).to_have_attribute("aria-invalid", "true")
+    await expect(idle).to_be_focused()
 
     await idle.fill("20")
     await settings.get_by_role("button", name="Save settings").click()
@@ -128,6 +129,46 @@ async def test_an_admin_changes_the_idle_timeout(page: Page, live_server: str) -
             "/api/v1/organization", headers=admin, json={"idle_timeout_minutes": 15}
         )
         assert restored.status_code == 200, restored.text
+
+
+async def test_an_admin_sets_clinic_hours_the_after_hours_reply_and_who_is_on_call(
+    page: Page, live_server: str, huddle_cli: Callable[..., str]
+) -> None:
+    # A clinic of its own, so the on-call change cannot touch other tests' demo clinic.
+    email, password = "sam@ashford.example", "willow-amber-compass-tide-73"
+    huddle_cli(
+        *("org", "create", "--name", "Ashford Clinic"),
+        *("--admin-email", email, "--admin-name", "Sam Ito"),
+        HUDDLE_ADMIN_PASSWORD=password,
+    )
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        admin = await api_sign_in(client, email, password)
+        clinician = {
+            "email": "kai@ashford.example",
+            "display_name": "Dr. Kai Moreno",
+            "role": "psychiatrist",
+            "password": password,
+        }
+        created = await client.post("/api/v1/users", headers=admin, json=clinician)
+        assert created.status_code == 201, created.text
+
+        await open_administration(page, email, password)
+        settings = page.get_by_role("region", name="Organization settings")
+        await settings.get_by_label("Closes").fill("17:30")
+        await settings.get_by_label("Saturday").check()
+        reply = "We are closed. If this is an emergency, call 911 or go to the nearest ER."
+        await settings.get_by_label("Automatic reply to patients after hours").fill(reply)
+        await settings.get_by_label("On call").select_option(
+            label="Dr. Kai Moreno (Consulting psychiatrist)"
+        )
+        await settings.get_by_role("button", name="Save settings").click()
+        await expect(settings.get_by_role("status")).to_have_text("Settings saved.")
+
+        saved = (await client.get("/api/v1/organization", headers=admin)).json()
+        assert saved["clinic_closes"] == "17:30"
+        assert saved["clinic_days"].split(",")[-1] == "sat"
+        assert saved["after_hours_reply"] == reply
+        assert saved["on_call_user_id"] == created.json()["id"]
 
 
 async def test_an_admin_of_another_organization_sees_only_their_own(

@@ -239,8 +239,15 @@ async def test_the_audit_review_has_no_serious_accessibility_violations(
         await expect(page.get_by_text(re.compile(r"^Intact\."))).to_be_visible()
         assert await serious_accessibility_violations(page) == []
 
-        await page.get_by_role("button", name=re.compile("^Details")).first.click()
-        await expect(page.get_by_role("dialog")).to_be_visible()
+        # By keyboard: Enter opens an event, Escape closes it and focus returns to the row.
+        details = page.get_by_role("button", name=re.compile("^Details")).first
+        await details.focus()
+        await page.keyboard.press("Enter")
+        dialog = page.get_by_role("dialog")
+        await expect(dialog).to_be_visible()
         assert await serious_accessibility_violations(page) == []
+        await page.keyboard.press("Escape")
+        await expect(dialog).to_have_count(0)
+        await expect(details).to_be_focused()
         # Usable at 360 px: only the tables' own regions scroll sideways, never the page.
         assert await page.evaluate("document.documentElement.scrollWidth") <= 360

@@ -18,6 +18,20 @@ import {
   settingsProblems,
 } from "./settings";
 
+/** Each setting's input, in the order the form shows them. */
+const FIELD_IDS: Record<keyof SettingsForm, string> = {
+  idleTimeoutMinutes: "org-idle",
+  mfaRequired: "org-mfa",
+  clinicOpens: "org-opens",
+  clinicCloses: "org-closes",
+  timezone: "org-timezone",
+  clinicDays: "org-day-mon",
+  afterHoursReply: "org-reply",
+  urgentEscalationMinutes: "org-escalation",
+  onCallUserId: "org-on-call",
+};
+const FORM_ORDER = Object.keys(FIELD_IDS) as (keyof SettingsForm)[];
+
 export function OrganizationPanel(props: {
   saved: OrganizationSettings;
   users: StaffUser[];
@@ -46,7 +60,10 @@ export function OrganizationPanel(props: {
     setAttempt((n) => n + 1);
     const problems = settingsProblems(form);
     setShown(problems);
-    if (Object.keys(problems).length > 0) {
+    const first = FORM_ORDER.find((field) => problems[field] !== undefined);
+    if (first !== undefined) {
+      // Take the person to the first field to correct (its error is read with it).
+      requestAnimationFrame(() => document.getElementById(FIELD_IDS[first])?.focus());
       setMessage({
         text: "Some settings need correcting; see the fields marked below.",
         urgency: "alert",

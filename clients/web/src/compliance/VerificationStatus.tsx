@@ -7,7 +7,7 @@ import { describeError } from "../messages";
 import { api } from "../session";
 import { Alert } from "../ui";
 import { type Verification, verifyAuditLog } from "./api";
-import { formatTime } from "./auditQuery";
+import { count, formatTime } from "./auditQuery";
 
 export function VerificationStatus() {
   const [result, setResult] = useState<Verification | null>(null);
@@ -53,9 +53,9 @@ function VerificationAnswer({ result }: { result: Verification }) {
     <>
       {result.ok ? (
         <p class="verdict verdict-ok">
-          <strong>Intact.</strong> {result.events_checked.toLocaleString()} events and{" "}
-          {result.checkpoints_checked.toLocaleString()} signed checkpoints checked; no event was
-          changed, removed or reordered.
+          <strong>Intact.</strong> {count(result.events_checked, "event")} and{" "}
+          {count(result.checkpoints_checked, "signed checkpoint")} checked; no event was changed,
+          removed or reordered.
         </p>
       ) : (
         <p class="verdict verdict-bad" role="alert">

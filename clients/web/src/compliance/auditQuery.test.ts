@@ -5,6 +5,7 @@ import {
   NO_FILTERS,
   attachmentName,
   auditQueryString,
+  count,
   filterProblems,
   flagName,
   humanize,
@@ -111,6 +112,12 @@ describe("words", () => {
     expect(humanize("break_glass")).toBe("Break glass");
     expect(humanize("mfa_reset")).toBe("MFA reset");
     expect(humanize("read")).toBe("Read");
+  });
+
+  it("counts in words", () => {
+    expect(count(1, "signed checkpoint")).toBe("1 signed checkpoint");
+    expect(count(0, "event")).toBe("0 events");
+    expect(count(12, "event")).toBe("12 events");
   });
 
   it("names the server's flags and falls back for new ones", () => {

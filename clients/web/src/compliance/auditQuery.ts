@@ -139,6 +139,11 @@ export function humanize(code: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
+/** "1 event", "1,234 events". */
+export function count(n: number, noun: string): string {
+  return `${n.toLocaleString()} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 const FLAG_NAMES: Record<string, string> = {
   break_glass: "Break-glass access",
   denied_burst: "Repeated refusals",
