@@ -29,6 +29,8 @@ def test_values_are_read_from_the_environment() -> None:
             "HUDDLE_IDLE_TIMEOUT_MINUTES": "10",
             "HUDDLE_SIGNING_KEYS_FILE": "/etc/huddle/keys.json",
             "HUDDLE_LOG_LEVEL": "debug",
+            "HUDDLE_WS_EVENT_BUFFER": "50",
+            "HUDDLE_WS_PING_SECONDS": "45",
         }
     )
     assert settings.port == 9000
@@ -37,6 +39,7 @@ def test_values_are_read_from_the_environment() -> None:
     assert settings.idle_timeout_minutes == 10
     assert settings.signing_keys_file == Path("/etc/huddle/keys.json")
     assert settings.log_level == "DEBUG"
+    assert (settings.ws_event_buffer, settings.ws_ping_seconds) == (50, 45)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +56,8 @@ def test_values_are_read_from_the_environment() -> None:
         ("HUDDLE_PUBLIC_URL", "not a url"),
         ("HUDDLE_LOG_LEVEL", "LOUD"),
         ("HUDDLE_ARGON2_MEMORY_KIB", "8"),
+        ("HUDDLE_WS_EVENT_BUFFER", "5"),
+        ("HUDDLE_WS_PING_SECONDS", "0"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(name: str, value: str) -> None:

@@ -143,7 +143,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     app = create_app(settings)
     host, port = args.host or settings.host, args.port or settings.port
     print(f"Huddle is serving at http://{host}:{port}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        ws_ping_interval=settings.ws_ping_seconds,
+        ws_ping_timeout=settings.ws_ping_seconds,
+    )
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> None:

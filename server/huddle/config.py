@@ -72,6 +72,9 @@ class Settings:
     # Events held for one WebSocket that is not keeping up before it is closed (4408)
     # to resume from the database: memory per socket against tolerance for bursts.
     ws_event_buffer: int = 1000
+    # The server pings each WebSocket this often and drops one that has not answered
+    # within the same time; keep it below any proxy's idle timeout.
+    ws_ping_seconds: int = 20
     # Browser origins, besides the public URL's own, that may open the WebSocket.
     extra_origins: frozenset[str] = frozenset()
     # Networks (CIDR strings) of proxies whose X-Forwarded-For names the client, for
@@ -147,6 +150,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         blob_dir=reader.get("HUDDLE_BLOB_DIR", defaults.blob_dir, Path),
         ws_event_buffer=reader.get(
             "HUDDLE_WS_EVENT_BUFFER", defaults.ws_event_buffer, _int_between(10, 100_000)
+        ),
+        ws_ping_seconds=reader.get(
+            "HUDDLE_WS_PING_SECONDS", defaults.ws_ping_seconds, _int_between(5, 600)
         ),
         extra_origins=reader.get("HUDDLE_ALLOWED_ORIGINS", frozenset(), _origins),
         trusted_proxies=reader.get("HUDDLE_TRUSTED_PROXIES", (), _networks),

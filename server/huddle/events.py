@@ -9,7 +9,6 @@ between several (it feeds what other instances publish into a `MemoryBus` of its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -21,8 +20,6 @@ log = logging.getLogger("huddle.events")
 
 # Events held for one listener before it counts as too slow (HUDDLE_WS_EVENT_BUFFER).
 SUBSCRIBER_BUFFER = 1000
-# Put in a cut-off listener's queue only to wake it; it then sees `overflowed`.
-BUS_RESET = "bus.reset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +31,15 @@ class Event:
 
 @dataclass(eq=False, slots=True)
 class Subscription:
-    """One listener's bounded queue. `overflowed` means events were dropped: the
-    listener must resume from the database."""
+    """One listener's bounded queue. `missed` is set once events were dropped (the
+    queue was full, or the bus lost its broker): the listener must stop and resume
+    from the database. It is an event, not a flag, so a listener stuck writing to a
+    client that stopped reading learns of it at once."""
 
     user_id: uuid.UUID
     buffer: int = SUBSCRIBER_BUFFER
     queue: asyncio.Queue[Event] = field(init=False)
-    overflowed: bool = False
+    missed: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.buffer)
@@ -49,14 +48,11 @@ class Subscription:
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.overflowed = True
+            self.missed.set()
 
     def cut_off(self) -> None:
-        """Events may have been missed (the bus lost its broker): mark this listener
-        overflowed and wake it, so it closes and its client resumes from the database."""
-        self.overflowed = True
-        with contextlib.suppress(asyncio.QueueFull):  # a full queue wakes its reader anyway
-            self.queue.put_nowait(Event(BUS_RESET, frozenset({self.user_id}), {}))
+        """Events may have been missed elsewhere (the bus lost its broker)."""
+        self.missed.set()
 
 
 class EventBus(Protocol):

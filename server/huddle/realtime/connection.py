@@ -36,6 +36,7 @@ SESSION_CHECK_SECONDS = 30.0
 FRAMES_PER_SECOND = 20.0
 FRAME_BURST = 60.0
 CATCH_UP_PAGE = 200
+CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 class Closing(Exception):
@@ -148,6 +149,7 @@ class Connection:
             asyncio.create_task(self._read_frames()),
             asyncio.create_task(self._deliver_events(subscription)),
             asyncio.create_task(self._watch_session()),
+            asyncio.create_task(self._watch_missed(subscription)),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -179,11 +181,6 @@ class Connection:
     async def _deliver_events(self, subscription: Subscription) -> None:
         while True:
             event = await subscription.queue.get()
-            if subscription.overflowed:
-                raise Closing(
-                    protocol.CLOSE_TOO_SLOW,
-                    protocol.error("too_slow", "Events piled up; reconnect and resume."),
-                )
             if event.type in ("message.created", "message.updated"):
                 await self._catch_up(uuid.UUID(event.payload["conversation_id"]))
             elif event.type == identity.SESSION_ENDED:
@@ -195,6 +192,21 @@ class Connection:
                     )
             else:
                 await self._send(protocol.encode(event.type, **event.payload))
+
+    async def _watch_missed(self, subscription: Subscription) -> None:
+        """Cut the client off as soon as events were dropped for it, even while a send
+        to it is stuck: it resumes from the database, and a client that stopped
+        reading holds no more than its buffers."""
+        await subscription.missed.wait()
+        assert self.actor is not None
+        log.info(
+            "websocket cut off: events missed",
+            extra={"fields": {"user_id": str(self.actor.user_id)}},
+        )
+        raise Closing(
+            protocol.CLOSE_TOO_SLOW,
+            protocol.error("too_slow", "Events piled up; reconnect and resume."),
+        )
 
     async def _watch_session(self) -> None:
         assert self.actor is not None
@@ -322,11 +334,14 @@ class Connection:
             await self.socket.send_text(text)
 
     async def _close(self, code: int, frame: str) -> None:
+        """Send `frame` and the close; a client that does not read (so these cannot be
+        written) is dropped after CLOSE_TIMEOUT_SECONDS without them."""
         try:
-            await self._send(frame)
-            await self.socket.close(code=code, reason=protocol.CLOSE_CODES.get(code, ""))
-        except (WebSocketDisconnect, RuntimeError):
-            pass  # the client left first
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await self._send(frame)
+                await self.socket.close(code=code, reason=protocol.CLOSE_CODES.get(code, ""))
+        except (WebSocketDisconnect, RuntimeError, TimeoutError):
+            pass  # the client left first, or is not reading
 
 
 def _frame_type(frame: protocol.ClientFrame) -> str:
