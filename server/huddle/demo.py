@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
@@ -20,6 +20,9 @@ from huddle.notify.senders import Outgoing
 from huddle.notify.service import Channel
 from huddle.protect.policy import Sensitivity
 from huddle.runtime import Runtime
+from huddle.tasks import service as tasks
+from huddle.tasks.creation import TaskDraft
+from huddle.tasks.states import Kind
 from huddle.unit_of_work import unit_of_work
 
 DEFAULT_PASSWORD = "correct-violet-lantern-7"  # noqa: S105 (printed demo default, never production)
@@ -123,7 +126,7 @@ async def _load_conversations(rt: Runtime, users: dict[str, User], patient_id: u
     """A referral thread (PCP to care manager) and a patient thread in which Maria
     replies through a secure link."""
     pcp, care_manager = (_acting(users[e]) for e in ("pcp@example.org", "care@example.org"))
-    await referrals.create_referral(
+    referral = await referrals.create_referral(
         rt,
         pcp,
         referrals.ReferralDraft(
@@ -135,10 +138,27 @@ async def _load_conversations(rt: Runtime, users: dict[str, User], patient_id: u
             receiving_user_id=users["care@example.org"].id,
         ),
     )
+    message = messaging.MessageDraft
+    # The care manager turns the PCP's ask in the referral thread into a tracked task.
+    ask, _ = await messaging.send_message(
+        rt,
+        pcp,
+        referral.conversation_id,
+        message("Maria says her sleep got worse after the dose change. Can someone call her?"),
+    )
+    await tasks.create_from_message(
+        rt,
+        care_manager,
+        ask.id,
+        TaskDraft(
+            "Call Maria about her sleep since the dose change",
+            Kind.CALL_PATIENT,
+            due_at=rt.clock.now() + timedelta(days=2),
+        ),
+    )
     thread = await conversations.start_conversation(
         rt, care_manager, conversations.ConversationKind.PATIENT, patient_id, []
     )
-    message = messaging.MessageDraft
     await messaging.send_message(
         rt,
         care_manager,
