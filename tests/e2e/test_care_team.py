@@ -1,0 +1,246 @@
+"""The care team's screens in real Chromium against a real server: two people (PCP and
+care manager, each in their own browser context) converse live in the demo referral
+thread, lose the network mid-conversation and end with identical threads; idle logoff
+clears the page; another organization sees nothing. axe-core checks each screen."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.e2e.accessibility import serious_violations
+from tests.e2e.test_signin import DEMO_PASSWORD, api_sign_in, sign_in
+
+PCP, CARE = "pcp@example.org", "care@example.org"
+REFERRAL_THREAD = "Referral: Care management"
+PATIENT = "Maria Delgado"
+
+
+async def open_as(browser: Browser, base_url: str, email: str, **options: object) -> Page:
+    context = await browser.new_context(base_url=base_url, **options)  # type: ignore[arg-type]
+    page = await context.new_page()
+    await page.goto("/")
+    await sign_in(page, email, DEMO_PASSWORD)
+    await expect(page.get_by_role("heading", name="Conversations", exact=True)).to_be_visible()
+    return page
+
+
+@pytest.fixture
+async def people(browser: Browser, live_server: str) -> AsyncIterator[Callable[..., object]]:
+    opened: list[Page] = []
+
+    async def open_page(email: str, **options: object) -> Page:
+        page = await open_as(browser, live_server, email, **options)
+        opened.append(page)
+        return page
+
+    yield open_page
+    for page in opened:
+        await page.context.close()
+
+
+def shown_messages(page: Page):  # type: ignore[no-untyped-def]
+    """Bodies of the confirmed messages in the open thread, in order."""
+    return page.locator("ol.messages li.message:not(.pending) .body")
+
+
+async def send(page: Page, text: str, *, urgent: bool = False) -> None:
+    await page.get_by_label("Message", exact=True).fill(text)
+    if urgent:
+        await page.get_by_label("Urgent").check()
+    await page.get_by_role("button", name="Send", exact=True).click()
+
+
+async def test_pcp_and_care_manager_converse_live(people) -> None:  # type: ignore[no-untyped-def]
+    pcp: Page = await people(PCP)
+    care: Page = await people(CARE)
+    assert await serious_violations(pcp) == []
+    for page in (pcp, care):
+        await page.get_by_role("link", name=REFERRAL_THREAD).click()
+        await expect(
+            page.get_by_role("heading", name=f"{PATIENT}: {REFERRAL_THREAD}")
+        ).to_be_visible()
+    await expect(care.get_by_role("button", name="Mark accepted")).to_be_visible()
+    assert await serious_violations(care) == []
+
+    await send(pcp, "Maria's PHQ-9 went up to 17 today.", urgent=True)
+    mine = care.locator("li.message").filter(has_text="PHQ-9 went up to 17")
+    await expect(mine).to_be_visible()
+    await expect(mine.get_by_text("Urgent")).to_be_visible()
+    # Reading it shows up on the sender's side.
+    await expect(pcp.get_by_text("Read by Carmen Ruiz, LCSW")).to_be_visible()
+
+    await care.get_by_label("Message", exact=True).fill("I'll call her this afternoon")
+    await expect(pcp.get_by_text("Carmen Ruiz, LCSW is typing…")).to_be_visible()
+    await care.get_by_role("button", name="Send", exact=True).click()
+    await expect(
+        pcp.locator("li.message").filter(has_text="call her this afternoon")
+    ).to_be_visible()
+
+    # The receiver accepts the referral; the status change reaches both sides.
+    await care.get_by_role("button", name="Mark accepted").click()
+    for page in (pcp, care):
+        await expect(page.get_by_role("button", name="Mark scheduled")).to_be_visible()
+
+    # An edit and its history, then a redaction, seen live on the other side.
+    own = pcp.locator("li.message").filter(has_text="PHQ-9 went up to 17")
+    await own.get_by_role("button", name="Edit").click()
+    await pcp.get_by_label("Edit message").fill("Maria's PHQ-9 went up to 18 today.")
+    await pcp.get_by_role("button", name="Save").click()
+    edited = care.locator("li.message").filter(has_text="PHQ-9 went up to 18")
+    await expect(edited).to_be_visible()
+    await edited.get_by_role("button", name="Edited — show history").click()
+    await expect(edited.get_by_role("list", name="Earlier versions")).to_contain_text("up to 17")
+    await (
+        pcp.locator("li.message")
+        .filter(has_text="up to 18")
+        .get_by_role("button", name="Delete")
+        .click()
+    )
+    await pcp.get_by_role("button", name="Confirm delete").click()
+    await expect(care.get_by_text("This message was deleted.")).to_be_visible()
+    await expect(care.get_by_text("PHQ-9 went up to 18")).to_have_count(0)
+    assert (
+        await shown_messages(pcp).all_inner_texts() == await shown_messages(care).all_inner_texts()
+    )
+
+
+async def test_a_network_cut_mid_conversation_loses_and_doubles_nothing(people) -> None:  # type: ignore[no-untyped-def]
+    pcp: Page = await people(PCP)
+    care: Page = await people(CARE)
+    for page in (pcp, care):
+        await page.get_by_role("link", name="Thread with the patient").click()
+    await send(pcp, "Before the cut")
+    await expect(care.get_by_text("Before the cut")).to_be_visible()
+
+    await care.context.set_offline(True)
+    await expect(care.get_by_role("status")).to_contain_text("Offline")
+    await send(pcp, "Sent while you were offline (1)")
+    await send(pcp, "Sent while you were offline (2)")
+    await send(care, "Typed while offline")
+    await expect(care.locator("li.pending")).to_have_text(
+        ["Carmen Ruiz, LCSW Sending…Typed while offline"]
+    )
+    await expect(pcp.get_by_text("Sent while you were offline (2)")).to_be_visible()
+
+    await care.context.set_offline(False)
+    await expect(care.get_by_text("Sent while you were offline (2)")).to_be_visible()
+    await expect(pcp.get_by_text("Typed while offline")).to_be_visible()
+    await expect(care.locator("li.pending")).to_have_count(0)
+    await send(pcp, "After the cut")
+    await expect(care.get_by_text("After the cut")).to_be_visible()
+
+    pcp_thread = await shown_messages(pcp).all_inner_texts()
+    await expect(shown_messages(care)).to_have_text(pcp_thread)
+    assert pcp_thread.count("Typed while offline") == 1
+    assert pcp_thread.count("Sent while you were offline (1)") == 1
+
+
+async def test_idle_logoff_warns_then_clears_every_trace_of_the_patient(
+    browser: Browser, live_server: str
+) -> None:
+    context = await browser.new_context(base_url=live_server)
+    try:
+        page = await context.new_page()
+        await page.clock.install()
+        await page.goto("/")
+        await sign_in(page, PCP, DEMO_PASSWORD)
+        await page.get_by_role("link", name="Thread with the patient").click()
+        await expect(
+            page.get_by_role("heading", name=f"{PATIENT}: Thread with the patient")
+        ).to_be_visible()
+
+        # Let the opening requests finish: their answers are activity and restart the clock.
+        await page.clock.run_for("00:02")
+        await page.wait_for_load_state("networkidle")
+        # The demo clinic signs out after 15 minutes without activity; a minute before, a warning.
+        await page.clock.run_for("13:48")
+        warning = page.get_by_role("alertdialog", name="Still there?")
+        await expect(warning).to_be_visible()
+        await expect(warning.get_by_role("button", name="Stay signed in")).to_be_focused()
+        await page.clock.run_for("01:00")
+
+        await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+        await expect(page.get_by_role("alert")).to_have_text(
+            "You were signed out after a period of inactivity."
+        )
+        content = await page.content()
+        assert PATIENT not in content
+        assert "Thread with the patient" not in content
+        assert await context.cookies() == []
+    finally:
+        await context.close()
+
+
+async def test_a_user_of_another_organization_sees_nothing(
+    browser: Browser, live_server: str, huddle_cli: Callable[..., str]
+) -> None:
+    admin_email, password = "ana@hillside.example", "hillside-quiet-river-stone-42"
+    huddle_cli(
+        *("org", "create", "--name", "Hillside Clinic"),
+        *("--admin-email", admin_email, "--admin-name", "Ana Admin"),
+        HUDDLE_ADMIN_PASSWORD=password,
+    )
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        admin = await api_sign_in(client, admin_email, password)
+        created = await client.post(
+            "/api/v1/users",
+            headers=admin,
+            json={
+                "email": "pcp@hillside.example",
+                "display_name": "Dr. Hill",
+                "role": "pcp",
+                "password": password,
+            },
+        )
+        assert created.status_code in (200, 201), created.text
+        pcp = await api_sign_in(client, PCP, DEMO_PASSWORD)
+        demo_threads = (await client.get("/api/v1/conversations", headers=pcp)).json()
+    demo_thread = demo_threads["conversations"][0]["id"]
+
+    context = await browser.new_context(base_url=live_server)
+    try:
+        page = await context.new_page()
+        await page.goto("/")
+        await sign_in(page, "pcp@hillside.example", password)
+        await expect(page.get_by_text("No conversations yet.")).to_be_visible()
+        await page.goto(f"/conversations/{demo_thread}")
+        await expect(page.get_by_role("alert")).to_be_visible()
+        await expect(page.locator("li.message")).to_have_count(0)
+        assert PATIENT not in await page.content()
+    finally:
+        await context.close()
+
+
+async def test_a_referral_made_with_the_keyboard_opens_its_thread(people) -> None:  # type: ignore[no-untyped-def]
+    pcp: Page = await people(PCP)
+    await pcp.get_by_role("link", name="Conversations").focus()
+    await pcp.keyboard.press("Tab")
+    new_referral = pcp.get_by_role("link", name="New referral")
+    await expect(new_referral).to_be_focused()
+    # Focus is visible: a solid outline, not the browser's faint default.
+    outline = await new_referral.evaluate("el => getComputedStyle(el).outlineStyle")
+    assert outline == "solid"
+    await pcp.keyboard.press("Enter")
+    await expect(pcp.get_by_role("heading", name="New referral")).to_be_focused()
+    assert await serious_violations(pcp) == []
+
+    await pcp.get_by_label("Patient", exact=True).select_option(label=f"{PATIENT} (MRN RCH-100001)")
+    await pcp.get_by_label("Refer to").select_option(label="Psychiatry")
+    await pcp.get_by_label("Urgency").select_option(label="Urgent")
+    await pcp.get_by_label("Reason").fill("Medication review: partial response to sertraline")
+    await pcp.get_by_label("Reason").press("Tab")
+    await pcp.keyboard.press("Tab")  # past the warm-handoff box, to the button
+    await pcp.keyboard.press("Enter")
+
+    await expect(
+        pcp.get_by_role("heading", name=f"{PATIENT}: Referral: Psychiatry")
+    ).to_be_visible()
+    panel = pcp.get_by_role("region", name="Referral to Psychiatry")
+    await expect(panel).to_contain_text("Sent")
+    await expect(panel).to_contain_text("partial response to sertraline")
+    await pcp.get_by_role("link", name="Conversations").click()
+    await expect(pcp.get_by_text("urgent · Sent")).to_be_visible()
