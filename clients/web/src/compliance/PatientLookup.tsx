@@ -7,6 +7,10 @@ import { describeError } from "../messages";
 import { api } from "../session";
 import { Alert } from "../ui";
 import { type PatientMatch, findPatients } from "./api";
+import { isUuid } from "./auditQuery";
+
+const NOT_FOUND =
+  "No patient has that MRN or phone number. (A 42 CFR Part 2 record is found by its record id.)";
 
 export interface ChosenPatient {
   id: string;
@@ -25,23 +29,30 @@ export function PatientLookup(props: {
   const [message, setMessage] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
 
+  const choose = (patient: ChosenPatient) => {
+    onChoose(patient);
+    setText("");
+  };
+
   const find = async () => {
-    if (busy || !text.trim()) return;
-    setBusy(true);
+    const value = text.trim();
+    if (busy || !value) return;
     setMessage(null);
     setAttempt((n) => n + 1);
+    if (isUuid(value)) {
+      // A record id (copied from an event): the way to a 42 CFR Part 2 patient, whom
+      // compliance officers cannot look up by MRN or phone.
+      choose({ id: value.toLowerCase(), label: `record ${value.toLowerCase()}` });
+      return;
+    }
+    setBusy(true);
     try {
-      const found = await findPatients(api, text);
+      const found = await findPatients(api, value);
       const [first] = found;
       if (found.length === 1 && first) {
-        onChoose({ id: first.id, label: describePatient(first) });
-        setText("");
+        choose({ id: first.id, label: describePatient(first) });
       } else {
-        setMessage(
-          found.length === 0
-            ? "No patient has that MRN or phone number."
-            : "More than one patient matches; use the MRN.",
-        );
+        setMessage(found.length === 0 ? NOT_FOUND : "More than one patient matches; use the MRN.");
       }
     } catch (error) {
       setMessage(describeError(error));
@@ -87,7 +98,7 @@ export function PatientLookup(props: {
         </button>
       </div>
       <p class="hint" id={`${idPrefix}-patient-hint`}>
-        The exact MRN or phone number. Leave empty for every patient.
+        The exact MRN or phone number, or a patient record id. Leave empty for every patient.
       </p>
       {message && <Alert key={attempt}>{message}</Alert>}
     </div>
