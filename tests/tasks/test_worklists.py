@@ -104,5 +104,6 @@ async def test_a_bad_worklist_filter_is_a_clear_error(ward: Ward) -> None:
     response = await ward.client.get(
         "/api/v1/tasks", params={"assignee": "everyone"}, headers=await ward.headers(Role.PCP)
     )
-    assert response.status_code == 422
-    assert response.json()["error"]["code"] == "invalid_assignee_filter"
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert response.json()["error"]["fields"][0]["field"] == "assignee"

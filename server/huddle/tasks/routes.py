@@ -56,7 +56,7 @@ class TasksController(Controller):
         self,
         rt: Rt,
         actor: CurrentActor,
-        assignee: FromQuery[str | None] = None,
+        assignee: FromQuery[service.Assignee | None] = None,
         status: FromQuery[Status | None] = None,
         due_before: FromQuery[datetime | None] = None,
         patient: FromQuery[uuid.UUID | None] = None,

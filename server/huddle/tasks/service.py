@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 
 from huddle.actor import Actor, Role
 from huddle.care import service as care
@@ -57,9 +58,16 @@ class TaskEdit:
     assignee_role: Role | None = None
 
 
+class Assignee(StrEnum):
+    """Worklist filter: my tasks, or my role's unclaimed queue."""
+
+    ME = "me"
+    ROLE = "role"
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
-    assignee: str | None = None  # "me", "role" (my role's unclaimed queue) or None: all
+    assignee: Assignee | None = None  # None: every task I may see
     status: Status | None = None
     due_before: datetime | None = None
     patient_id: uuid.UUID | None = None
@@ -131,14 +139,12 @@ async def list_tasks(rt: Runtime, actor: Actor, filters: Filters) -> Worklist:
         raise Invalid(f"limit must be from 1 to {MAX_PAGE}.", code="invalid_limit")
     async with unit_of_work(rt, actor=actor) as uow:
         query = visible_tasks(actor)
-        if filters.assignee == "me":
+        if filters.assignee is Assignee.ME:
             query = query.where(Task.assignee_user_id == actor.user_id)
-        elif filters.assignee == "role":
+        elif filters.assignee is Assignee.ROLE:
             query = query.where(
                 Task.assignee_user_id.is_(None), Task.assignee_role == actor.role.value
             )
-        elif filters.assignee is not None:
-            raise Invalid("assignee is `me` or `role`.", code="invalid_assignee_filter")
         if filters.due_before is not None:
             query = query.where(Task.due_at < filters.due_before)
         if filters.patient_id is not None:
@@ -157,16 +163,12 @@ async def list_tasks(rt: Runtime, actor: Actor, filters: Filters) -> Worklist:
         for task in rows:
             _audit_read(uow, task)
             views.append(await task_view(uow, actor, task))
-        total = (
-            counts.get(filters.status.value, 0)
-            if filters.status
-            else sum(counts.get(s.value, 0) for s in Status)
-        )
-        return Worklist(views, total, counts)
+        statuses = [filters.status] if filters.status else list(Status)
+        return Worklist(views, sum(counts[s.value] for s in statuses), counts)
 
 
-async def _counts(uow: UnitOfWork, query: object) -> dict[str, int]:
-    matching = query.subquery()  # type: ignore[attr-defined]
+async def _counts(uow: UnitOfWork, query: Select[tuple[Task]]) -> dict[str, int]:
+    matching = query.subquery()
     rows = await uow.db.execute(select(matching.c.status, func.count()).group_by(matching.c.status))
     counts = {status.value: 0 for status in Status}
     counts.update({status: count for status, count in rows})
