@@ -56,8 +56,12 @@ def test_the_runtime_runs_as_a_non_root_user() -> None:
 
 def test_health_check_and_entrypoint() -> None:
     stage = dict(final_stage())
-    assert "/health" in stage["HEALTHCHECK"]
-    assert "--interval=" in stage["HEALTHCHECK"]
+    options, _, command = stage["HEALTHCHECK"].partition(" CMD ")
+    assert "--interval=" in options
+    probe = json.loads(command)  # exec form: no shell needed in the slim image
+    assert probe[0] == "python"
+    assert "/health" in probe[-1]
+    compile(probe[-1], "HEALTHCHECK", "exec")  # the probe is valid Python
     assert json.loads(stage["ENTRYPOINT"]) == ["huddle"]
     assert json.loads(stage["CMD"]) == ["serve"]
 
