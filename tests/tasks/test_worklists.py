@@ -107,3 +107,34 @@ async def test_a_bad_worklist_filter_is_a_clear_error(ward: Ward) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
     assert response.json()["error"]["fields"][0]["field"] == "assignee"
+
+
+async def test_a_queue_member_off_the_care_team_gets_no_part2_content(ward: Ward) -> None:
+    relabelled = await ward.client.patch(
+        f"/api/v1/patients/{ward.thread.patient_id}",
+        json={"sensitivity": "substance_use_part2"},
+        headers=await ward.headers(Role.PCP),
+    )
+    assert relabelled.status_code == 200, relabelled.text
+    task = await ward.task_from_message(
+        role=Role.PCP, assignee_role="care_manager", details="AUDIT-C 9; started naltrexone"
+    )
+    _, outsider = await ward.add_user(Role.CARE_MANAGER)
+    queue = await ward.client.get("/api/v1/tasks", params={"assignee": "role"}, headers=outsider)
+    [seen] = queue.json()["tasks"]
+    assert (seen["id"], seen["withheld"], seen["title"], seen["details"]) == (
+        task["id"],
+        True,
+        None,
+        None,
+    )
+    assert "naltrexone" not in queue.text
+    comment = await ward.client.post(
+        f"/api/v1/tasks/{task['id']}/comments", json={"body": "I can take it"}, headers=outsider
+    )
+    assert comment.status_code == 403
+    assert comment.json()["error"]["code"] == "part2"
+    # Claiming puts them on the care team: then they may read it.
+    claimed = await ward.client.post(f"/api/v1/tasks/{task['id']}/claim", headers=outsider)
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.json()["details"] == "AUDIT-C 9; started naltrexone"
