@@ -27,6 +27,7 @@ from huddle.identity.tokens import ACCESS_AUDIENCE
 from huddle.messaging import conversations
 from huddle.messaging import service as messaging
 from huddle.realtime import protocol
+from huddle.realtime.task_feed import TaskFeed
 from huddle.runtime import Runtime
 
 log = logging.getLogger("huddle.realtime")
@@ -56,6 +57,7 @@ class Connection:
         self.token = ""
         self.token_expires_at = 0.0
         self.delivered: dict[uuid.UUID, int] = {}
+        self.tasks = TaskFeed(rt, self._send)
         self._send_lock = asyncio.Lock()
         self._delivery_lock = asyncio.Lock()
         self._allowance = FRAME_BURST
@@ -79,6 +81,7 @@ class Connection:
                         "ready",
                         user_id=str(self.actor.user_id),
                         conversations={str(k): v for k, v in self.delivered.items()},
+                        tasks=await self.tasks.start(self.actor),
                     )
                 )
                 await self._run_loops(subscription)
@@ -183,6 +186,9 @@ class Connection:
             event = await subscription.queue.get()
             if event.type in ("message.created", "message.updated"):
                 await self._catch_up(uuid.UUID(event.payload["conversation_id"]))
+            elif event.type.startswith("task."):
+                assert self.actor is not None
+                await self.tasks.catch_up(self.actor)
             elif event.type == identity.SESSION_ENDED:
                 assert self.actor is not None
                 if event.payload["session_id"] == str(self.actor.session_id):
@@ -239,7 +245,7 @@ class Connection:
         await self._authenticate(self.token)  # still valid? and it is activity
         assert self.actor is not None
         if isinstance(frame, protocol.Resume):
-            await self._resume(frame.cursors)
+            await self._resume(frame.cursors, frame.tasks)
         elif isinstance(frame, protocol.Send):
             draft = messaging.MessageDraft(
                 frame.body,
@@ -277,7 +283,7 @@ class Connection:
         elif isinstance(frame, protocol.Presence):
             await conversations.announce_presence(self.rt, self.actor, frame.status)
 
-    async def _resume(self, cursors: dict[uuid.UUID, int]) -> None:
+    async def _resume(self, cursors: dict[uuid.UUID, int], tasks: int | None) -> None:
         unknown = [c for c in cursors if c not in self.delivered]
         if unknown:
             raise Forbidden(
@@ -287,8 +293,15 @@ class Connection:
             async with self._delivery_lock:
                 self.delivered[conversation_id] = revision
             await self._catch_up(conversation_id)
+        if tasks is not None:
+            assert self.actor is not None
+            await self.tasks.resume(self.actor, tasks)
         await self._send(
-            protocol.encode("resumed", conversations={str(k): v for k, v in self.delivered.items()})
+            protocol.encode(
+                "resumed",
+                conversations={str(k): v for k, v in self.delivered.items()},
+                tasks=self.tasks.delivered,
+            )
         )
 
     async def _catch_up(self, conversation_id: uuid.UUID) -> None:

@@ -43,6 +43,9 @@ class Resume(msgspec.Struct, tag="resume", forbid_unknown_fields=True):
     # conversation id -> the last revision the client has; conversations left out are
     # followed from their current revision (no history replayed).
     cursors: dict[uuid.UUID, Revision] = {}
+    # The last task revision the client has (from `ready`, `resumed` or a `task.*`
+    # frame); left out, tasks are followed from their revision at `ready`.
+    tasks: Revision | None = None
 
 
 class Send(msgspec.Struct, tag="send", forbid_unknown_fields=True):

@@ -116,6 +116,7 @@ class TaskOut(msgspec.Struct):
     status: Status
     status_reason: str | None
     revision: int
+    last_change: Change
     created_at: datetime
     updated_at: datetime
     accepted_at: datetime | None

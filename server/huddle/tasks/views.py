@@ -67,6 +67,8 @@ class TaskView:
     status: Status
     status_reason: str | None
     revision: int
+    # The latest change: the real-time frame it is announced with (states.frame_for).
+    last_change: Change
     created_at: datetime
     updated_at: datetime
     accepted_at: datetime | None
@@ -108,6 +110,7 @@ async def task_view(uow: UnitOfWork, actor: Actor, task: Task, *, detail: bool =
         status=Status(task.status),
         status_reason=await opened("tasks", task.id, "status_reason", task.status_reason),
         revision=task.revision,
+        last_change=Change(task.last_change),
         created_at=task.created_at,
         updated_at=task.updated_at,
         accepted_at=task.accepted_at,
