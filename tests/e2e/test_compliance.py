@@ -1,6 +1,6 @@
 """The compliance officer's audit review in a real browser: find a clinician's access to a
 patient, export it as CSV and as FHIR, see that the chain verifies, and see nothing of
-another organization. Also the accessibility check (axe-core) of the screen.
+another organization. Also keyboard use, 360 px and axe-core on the screen.
 """
 
 from __future__ import annotations
@@ -17,35 +17,19 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, Download, Page, expect
 
+from tests.e2e.accessibility import serious_violations
 from tests.e2e.test_signin import DEMO_PASSWORD, api_sign_in, sign_in
 
-AXE_SCRIPT = Path(__file__).resolve().parents[2] / "clients/web/node_modules/axe-core/axe.min.js"
 COMPLIANCE = "compliance@example.org"
 PCP = "pcp@example.org"
 PCP_NAME = "Dr. Priya Chandra"
 MARIA_MRN = "RCH-100001"
 
 
-async def serious_accessibility_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical violations on the page as it is now, one line each.
-    The page's context must bypass the Content-Security-Policy (see `page_for_axe`) so the
-    script can be injected."""
-    await page.add_script_tag(path=str(AXE_SCRIPT))
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 @asynccontextmanager
-async def page_for_axe(browser: Browser, base_url: str) -> AsyncIterator[Page]:
-    """A fresh page whose context lets axe-core be injected despite the app's CSP, at a
-    phone's width (360 px), where layout problems show first."""
-    context = await browser.new_context(
-        base_url=base_url, bypass_csp=True, viewport={"width": 360, "height": 780}
-    )
+async def phone_page(browser: Browser, base_url: str) -> AsyncIterator[Page]:
+    """A fresh page at a phone's width (360 px), where layout problems show first."""
+    context = await browser.new_context(base_url=base_url, viewport={"width": 360, "height": 780})
     try:
         yield await context.new_page()
     finally:
@@ -250,11 +234,11 @@ async def test_an_officer_of_another_organization_sees_nothing_of_this_one(
 async def test_the_audit_review_has_no_serious_accessibility_violations(
     browser: Browser, live_server: str
 ) -> None:
-    async with page_for_axe(browser, live_server) as page:
+    async with phone_page(browser, live_server) as page:
         await open_audit_review(page)
         await expect(page.locator("table.audit-table").first).to_be_visible()
         await expect(page.get_by_text(re.compile(r"^Intact\."))).to_be_visible()
-        assert await serious_accessibility_violations(page) == []
+        assert await serious_violations(page) == []
 
         # By keyboard: Enter opens an event, Escape closes it and focus returns to the row.
         details = page.get_by_role("button", name=re.compile("^Details")).first
@@ -262,7 +246,7 @@ async def test_the_audit_review_has_no_serious_accessibility_violations(
         await page.keyboard.press("Enter")
         dialog = page.get_by_role("dialog")
         await expect(dialog).to_be_visible()
-        assert await serious_accessibility_violations(page) == []
+        assert await serious_violations(page) == []
         await page.keyboard.press("Escape")
         await expect(dialog).to_have_count(0)
         await expect(details).to_be_focused()
