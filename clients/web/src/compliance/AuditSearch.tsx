@@ -331,7 +331,9 @@ function ExportButtons({ filters }: { filters: AuditFilters }) {
 
   return (
     <div class="exports">
-      <p class="hint">Download every event these filters match (up to 50,000), oldest first.</p>
+      <p class="hint">
+        Download every event this search matches, not just this page (up to 50,000, oldest first).
+      </p>
       <div class="actions">
         <button
           type="button"
