@@ -6,6 +6,7 @@ clears the page; another organization sees nothing. axe-core checks each screen.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -244,3 +245,36 @@ async def test_a_referral_made_with_the_keyboard_opens_its_thread(people) -> Non
     await expect(panel).to_contain_text("partial response to sertraline")
     await pcp.get_by_role("link", name="Conversations").click()
     await expect(pcp.get_by_text("urgent · Sent")).to_be_visible()
+
+
+async def test_attachments_upload_and_download(people) -> None:  # type: ignore[no-untyped-def]
+    pcp: Page = await people(PCP)
+    care: Page = await people(CARE)
+    for page in (pcp, care):
+        await page.get_by_role("link", name="Thread with the patient").click()
+    note = b"Sleep diary, week 3: 6.5 h a night on average.\n"
+
+    await pcp.get_by_label("Attach a file").set_input_files(
+        files=[{"name": "sleep-diary.txt", "mimeType": "text/plain", "buffer": note}]
+    )
+    await pcp.get_by_role("button", name="Upload").click()
+    await expect(pcp.get_by_role("link", name="sleep-diary.txt")).to_be_visible()
+
+    # The care manager's list is read again when the thread moves on.
+    await send(pcp, "I attached Maria's sleep diary")
+    link = care.get_by_role("link", name="sleep-diary.txt")
+    await expect(link).to_be_visible()
+    async with care.expect_download() as download_info:
+        await link.click()
+    download = await download_info.value
+    assert download.suggested_filename == "sleep-diary.txt"
+    assert Path(await download.path()).read_bytes() == note  # noqa: ASYNC240 (a small file)
+
+    await pcp.get_by_label("Attach a file").set_input_files(
+        files=[
+            {"name": "tool.exe", "mimeType": "application/octet-stream", "buffer": b"MZ\x90\x00"}
+        ]
+    )
+    await pcp.get_by_role("button", name="Upload").click()
+    await expect(pcp.get_by_role("region", name="Attachments").get_by_role("alert")).to_be_visible()
+    await expect(pcp.get_by_role("link", name="tool.exe")).to_have_count(0)

@@ -4,6 +4,7 @@ import { ApiError } from "./api";
 import {
   IDLE_SIGN_OUT,
   SESSION_ENDED,
+  SESSION_EXPIRED,
   describeError,
   roleName,
   roughDuration,
@@ -73,7 +74,9 @@ describe("sessionEndedMessage", () => {
   it("tells idle sign-out apart from other endings", () => {
     expect(sessionEndedMessage(new ApiError(401, "session_idle", "idle"))).toBe(IDLE_SIGN_OUT);
     expect(sessionEndedMessage(new ApiError(401, "session_revoked", "ended"))).toBe(SESSION_ENDED);
-    expect(sessionEndedMessage(new ApiError(401, "session_expired", "ended"))).toBe(SESSION_ENDED);
+    expect(sessionEndedMessage(new ApiError(401, "session_expired", "ended"))).toBe(
+      SESSION_EXPIRED,
+    );
     expect(IDLE_SIGN_OUT).toBe("You were signed out after a period of inactivity.");
     expect(SESSION_ENDED).toBe("Your session has ended. Please sign in again.");
   });

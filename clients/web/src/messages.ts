@@ -18,11 +18,14 @@ export function roleName(role: string): string {
 
 export const IDLE_SIGN_OUT = "You were signed out after a period of inactivity.";
 export const SESSION_ENDED = "Your session has ended. Please sign in again.";
+export const SESSION_EXPIRED =
+  "Your session expired: sessions last a limited time, however active. Please sign in again.";
 const UNEXPECTED = "Something went wrong. Please try again.";
 
 /** What to tell a person whose session the server has ended. */
 export function sessionEndedMessage(error: ApiError): string {
-  return error.code === "session_idle" ? IDLE_SIGN_OUT : SESSION_ENDED;
+  if (error.code === "session_idle") return IDLE_SIGN_OUT;
+  return error.code === "session_expired" ? SESSION_EXPIRED : SESSION_ENDED;
 }
 
 /** "about 15 minutes", "30 seconds": a rough, readable form of a wait in seconds. */

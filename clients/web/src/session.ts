@@ -8,7 +8,7 @@ import { signal } from "@preact/signals";
 import { ApiClient, ApiError, type Me } from "./api";
 import { clearCareState, startCare } from "./care/store";
 import { noteActivity, startIdleClock, stopIdleClock } from "./idle";
-import { IDLE_SIGN_OUT, SESSION_ENDED, describeError, sessionEndedMessage } from "./messages";
+import { IDLE_SIGN_OUT, describeError, sessionEndedMessage } from "./messages";
 import { navigate } from "./router";
 
 export interface Notice {
@@ -110,7 +110,7 @@ export async function showSignedIn(explainFailure = true): Promise<void> {
       api,
       staff: role !== "patient",
       onSessionEnded: (code: string) =>
-        endedByServer(code === "session_idle" ? IDLE_SIGN_OUT : SESSION_ENDED),
+        endedByServer(sessionEndedMessage(new ApiError(401, code, ""))),
       onActivity: noteActivity,
     };
     startCare(care).catch(() => {}); // a failed first load shows as an empty list

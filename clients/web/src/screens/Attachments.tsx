@@ -5,8 +5,11 @@ import { describeError } from "../messages";
 import { api } from "../session";
 import { Alert } from "../ui";
 
-/** Files of one conversation: download links (the cookie authenticates them) and upload. */
-export function Attachments({ conversationId }: { conversationId: string }) {
+/** Files of one conversation: download links (the cookie authenticates them) and upload.
+ * The list is read again whenever the thread moves on (`newestSeq`), since uploads by
+ * others are not announced live. */
+export function Attachments(props: { conversationId: string; newestSeq: number }) {
+  const { conversationId, newestSeq } = props;
   const [files, setFiles] = useState<Attachment[]>([]);
   const [chosen, setChosen] = useState<File | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -19,10 +22,11 @@ export function Attachments({ conversationId }: { conversationId: string }) {
   };
   useEffect(() => {
     load().catch(() => {});
-  }, [conversationId]);
+  }, [conversationId, newestSeq]);
 
   const upload = async (event: Event) => {
     event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement; // null once the handler awaits
     if (chosen === null || busy) return;
     setBusy(true);
     setError(null);
@@ -32,7 +36,7 @@ export function Attachments({ conversationId }: { conversationId: string }) {
         `${base}?filename=${encodeURIComponent(chosen.name)}`,
         { auth: true, file: chosen },
       );
-      (event.currentTarget as HTMLFormElement).reset();
+      form.reset();
       setChosen(null);
       await load();
     } catch (failure) {

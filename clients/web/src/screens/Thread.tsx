@@ -109,7 +109,7 @@ export function Thread({ conversationId, me }: { conversationId: string; me: Me 
           allowUrgent={staff}
         />
       )}
-      {conversation && <Attachments conversationId={conversationId} />}
+      {conversation && <Attachments conversationId={conversationId} newestSeq={newest} />}
     </main>
   );
 }
