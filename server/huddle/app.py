@@ -20,7 +20,7 @@ from huddle.dependencies import DEPENDENCIES
 from huddle.health import health, ready
 from huddle.http_errors import EXCEPTION_HANDLERS
 from huddle.identity.routes import CONTROLLERS as IDENTITY_CONTROLLERS
-from huddle.jobs import audit_checkpoints, task_deadlines, urgent_escalation
+from huddle.jobs import attachment_sweep, audit_checkpoints, task_deadlines, urgent_escalation
 from huddle.messaging.attachment_routes import CONTROLLERS as ATTACHMENT_CONTROLLERS
 from huddle.messaging.routes import CONTROLLERS as MESSAGING_CONTROLLERS
 from huddle.notify import outbox, senders
@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         background.append(asyncio.create_task(outbox.run_forever(runtime, notification_sender)))
         background.append(asyncio.create_task(urgent_escalation.run_forever(runtime)))
         background.append(asyncio.create_task(task_deadlines.run_forever(runtime)))
+        background.append(asyncio.create_task(attachment_sweep.run_forever(runtime)))
 
     async def dispose() -> None:
         for task in background:

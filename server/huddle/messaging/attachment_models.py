@@ -24,7 +24,7 @@ class Attachment(Base):
         ForeignKey("conversations.id", ondelete="CASCADE")
     )
     uploader_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    # Reserved for linking an attachment to the message that announced it.
+    # The message it was sent with; NULL until sent (unsent files are swept after a day).
     message_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
     )

@@ -13,16 +13,16 @@ import hashlib
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from huddle.actor import Actor
 from huddle.blobs import BlobMissing, BlobStore, LocalBlobStore
-from huddle.errors import Forbidden, HuddleError, Invalid, NotFound
+from huddle.errors import Forbidden, HuddleError, Invalid, NotFound, RateLimited
 from huddle.messaging import access
 from huddle.messaging.attachment_models import Attachment
-from huddle.messaging.models import Conversation, Participant
+from huddle.messaging.models import Conversation, Message, Participant
 from huddle.protect.audit import Action, Outcome
 from huddle.protect.crypto import Binding, DecryptionFailed
 from huddle.protect.policy import Sensitivity
@@ -32,6 +32,13 @@ from huddle.unit_of_work import UnitOfWork, unit_of_work
 OWNER_TYPE = "conversation"
 TABLE = "attachments"
 MAX_BYTES = 10 * 1024 * 1024
+MAX_PER_MESSAGE = 10
+# What one person may upload in 24 hours: room for a day's scanned letters and photos,
+# not for using Huddle as file storage or filling the disk by mistake or malice.
+DAILY_UPLOAD_BYTES = 200 * 1024 * 1024
+QUOTA_WINDOW = timedelta(hours=24)
+# Files never sent with a message are deleted after this (`jobs.attachment_sweep`).
+UNSENT_KEPT_FOR = timedelta(hours=24)
 MAX_FILENAME_CHARS = 200
 DEFAULT_FILENAME = "attachment"
 
@@ -120,6 +127,7 @@ async def upload_attachment(
                 raise TooLarge(f"A file can be at most {MAX_BYTES // (1024 * 1024)} MiB.")
             if not data:
                 raise Invalid("The file is empty.", code="empty_attachment")
+            await _check_daily_quota(uow, actor, len(data))
             media_type = detect_media_type(data)
             name = sanitize_filename(filename)
             sealed_content, sealed_name = await uow.seal(
@@ -160,6 +168,101 @@ async def upload_attachment(
         if stored:
             await store.delete(str(attachment_id))
         raise
+
+
+async def link_to_message(
+    uow: UnitOfWork,
+    actor: Actor,
+    conversation: Conversation,
+    message: Message,
+    attachment_ids: tuple[uuid.UUID, ...],
+) -> None:
+    """Attach files to the message being sent, within its unit of work: each must be
+    one the sender uploaded to this conversation and not yet sent (else Invalid, and
+    the message is not sent either)."""
+    wanted = set(attachment_ids)
+    if len(wanted) > MAX_PER_MESSAGE:
+        raise Invalid(
+            f"A message carries at most {MAX_PER_MESSAGE} files.", code="too_many_attachments"
+        )
+    if not wanted:
+        return
+    linked = await uow.db.execute(
+        update(Attachment)
+        .where(
+            Attachment.id.in_(wanted),
+            Attachment.conversation_id == conversation.id,
+            Attachment.uploader_id == actor.user_id,
+            Attachment.message_id.is_(None),
+        )
+        .values(message_id=message.id)
+        .execution_options(synchronize_session=False)
+    )
+    if linked.rowcount != len(wanted):  # type: ignore[attr-defined]
+        raise Invalid(
+            "A file is not one you uploaded to this conversation, or was sent already.",
+            code="attachment_unavailable",
+        )
+
+
+async def ids_by_message(
+    uow: UnitOfWork, message_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, ...]]:
+    """The files sent with each of these messages, oldest first (one query)."""
+    if not message_ids:
+        return {}
+    rows = await uow.db.execute(
+        select(Attachment.message_id, Attachment.id)
+        .where(Attachment.message_id.in_(message_ids))
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+    found: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
+    for message_id, attachment_id in rows:
+        found[message_id] = (*found.get(message_id, ()), attachment_id)
+    return found
+
+
+async def sweep_unsent(rt: Runtime, limit: int = 500) -> int:
+    """Delete files uploaded but not sent with a message within UNSENT_KEPT_FOR (the
+    upload was abandoned): row and blob, each audited. Several instances may sweep at
+    once (rows are taken under SKIP LOCKED). Returns how many were deleted."""
+    store = blob_store(rt)
+    cutoff = rt.clock.now() - UNSENT_KEPT_FOR
+    async with rt.db.transaction() as db:
+        candidates = list(
+            await db.scalars(
+                select(Attachment.id)
+                .where(Attachment.message_id.is_(None), Attachment.created_at < cutoff)
+                .limit(limit)
+            )
+        )
+    swept = 0
+    for attachment_id in candidates:
+        async with unit_of_work(rt) as uow:
+            row = (
+                await uow.db.execute(
+                    select(Attachment, Conversation)
+                    .join(Conversation, Conversation.id == Attachment.conversation_id)
+                    .where(Attachment.id == attachment_id, Attachment.message_id.is_(None))
+                    .with_for_update(of=Attachment, skip_locked=True)
+                )
+            ).one_or_none()
+            if row is None:
+                continue  # sent meanwhile, or another instance has it
+            attachment, conversation = row
+            await uow.db.delete(attachment)
+            uow.audit(
+                Action.DELETE,
+                TABLE,
+                attachment.id,
+                patient_id=conversation.patient_id,
+                organization_id=conversation.organization_id,
+                reason="never sent with a message",
+            )
+        # After commit: a crash in between leaves only ciphertext nobody can reach.
+        await store.delete(str(attachment_id))
+        swept += 1
+    return swept
 
 
 async def list_attachments(
@@ -250,6 +353,28 @@ async def _require_content_access(
             "conversation",
             conversation.id,
             patient_id=conversation.patient_id,
+        )
+
+
+async def _check_daily_quota(uow: UnitOfWork, actor: Actor, size: int) -> None:
+    now = uow.rt.clock.now()
+    uploaded, oldest = (
+        await uow.db.execute(
+            select(
+                func.coalesce(func.sum(Attachment.size), 0), func.min(Attachment.created_at)
+            ).where(
+                Attachment.uploader_id == actor.user_id,
+                Attachment.created_at > now - QUOTA_WINDOW,
+            )
+        )
+    ).one()
+    if uploaded + size > DAILY_UPLOAD_BYTES:
+        # Room comes back as the oldest upload of the window leaves it.
+        wait = (oldest + QUOTA_WINDOW - now) if oldest else QUOTA_WINDOW
+        raise RateLimited(
+            f"You can upload at most {DAILY_UPLOAD_BYTES // (1024 * 1024)} MiB in 24 hours.",
+            retry_after_seconds=int(wait.total_seconds()) + 1,
+            code="upload_quota_exceeded",
         )
 
 

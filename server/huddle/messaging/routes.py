@@ -146,7 +146,12 @@ class ConversationsController(Controller):
         """Send a message: 201 once committed; a retry with the same client_msg_id
         answers 200 with the original message."""
         draft = service.MessageDraft(
-            data.body, data.client_msg_id, data.priority, data.reply_to_seq, data.sensitivity
+            data.body,
+            data.client_msg_id,
+            data.priority,
+            data.reply_to_seq,
+            data.sensitivity,
+            data.attachment_ids,
         )
         view, created = await service.send_message(rt, actor, conversation_id, draft)
         return Response(MessageOut.of(view), status_code=HTTP_201_CREATED if created else 200)

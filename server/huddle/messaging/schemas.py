@@ -21,6 +21,8 @@ from huddle.messaging.service import (
 from huddle.protect.policy import Sensitivity
 
 Body = Annotated[str, Meta(min_length=1, max_length=20_000)]
+# More than the per-message limit gets the service's clear too_many_attachments error.
+AttachmentIds = Annotated[tuple[uuid.UUID, ...], Meta(max_length=100)]
 ClientMsgId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Text = Annotated[str, Meta(min_length=1, max_length=4_000)]
 Seq = Annotated[int, Meta(ge=0)]
@@ -126,6 +128,7 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
     priority: Priority = Priority.ROUTINE
     reply_to_seq: Annotated[int, Meta(ge=1)] | None = None
     sensitivity: Sensitivity | None = None
+    attachment_ids: AttachmentIds = ()
 
 
 class MessageEdit(msgspec.Struct, forbid_unknown_fields=True):
@@ -149,6 +152,7 @@ class MessageOut(msgspec.Struct):
     redacted_at: datetime | None
     sensitivity: Sensitivity
     withheld: bool
+    attachment_ids: tuple[uuid.UUID, ...]
 
     @classmethod
     def of(cls, view: MessageView) -> MessageOut:

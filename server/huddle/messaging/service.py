@@ -10,6 +10,7 @@ content and every change is audited; events go out only after commit.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,6 +22,7 @@ from huddle.errors import Conflict, Forbidden, Invalid, NotFound
 from huddle.events import Event
 from huddle.identity import clinic_hours
 from huddle.identity.models import Organization
+from huddle.messaging import attachments
 from huddle.messaging.access import (
     Reader,
     content_label,
@@ -64,6 +66,8 @@ class MessageDraft:
     reply_to_seq: int | None = None
     # Only to make this message stricter than its conversation (e.g. Part 2 content).
     sensitivity: Sensitivity | None = None
+    # Files uploaded to the conversation beforehand, sent with this message.
+    attachment_ids: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,7 @@ class MessageView:
     sensitivity: Sensitivity
     # The reader may not see content with this label (Part 2 outside the care team).
     withheld: bool
+    attachment_ids: tuple[uuid.UUID, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +97,6 @@ class VersionView:
     version: int
     body: str | None
     replaced_at: datetime
-
-
-# ------------------------------------------------------------------ conversations
 
 
 # ----------------------------------------------------------------------- messages
@@ -124,6 +126,7 @@ async def send_message(
                 "That message does not exist in this conversation.", code="invalid_reply_to"
             )
         message = await append_message(uow, conversation, actor.user_id, body, draft=draft)
+        await attachments.link_to_message(uow, actor, conversation, message, draft.attachment_ids)
         await uow.db.execute(
             update(Participant)
             .where(
@@ -262,7 +265,7 @@ async def list_messages(
         rows = sorted((await uow.db.scalars(query)).all(), key=lambda m: m.seq)
         _audit_read(uow, conversation, rows)
         reader = await reader_for(uow, actor, conversation)
-        views = [await _message_view(uow, conversation, m, reader) for m in rows]
+        views = await _message_views(uow, conversation, rows, reader)
         return views, conversation.last_seq
 
 
@@ -283,7 +286,7 @@ async def changes_since(
         ).all()
         _audit_read(uow, conversation, rows)
         reader = await reader_for(uow, actor, conversation)
-        views = [await _message_view(uow, conversation, m, reader) for m in rows]
+        views = await _message_views(uow, conversation, rows, reader)
         return views, conversation.last_revision
 
 
@@ -509,6 +512,24 @@ async def _open(
 async def _message_view(
     uow: UnitOfWork, conversation: Conversation, message: Message, reader: Reader
 ) -> MessageView:
+    (view,) = await _message_views(uow, conversation, [message], reader)
+    return view
+
+
+async def _message_views(
+    uow: UnitOfWork, conversation: Conversation, messages: Sequence[Message], reader: Reader
+) -> list[MessageView]:
+    files = await attachments.ids_by_message(uow, [m.id for m in messages])
+    return [await _view(uow, conversation, m, reader, files.get(m.id, ())) for m in messages]
+
+
+async def _view(
+    uow: UnitOfWork,
+    conversation: Conversation,
+    message: Message,
+    reader: Reader,
+    attachment_ids: tuple[uuid.UUID, ...],
+) -> MessageView:
     label, withheld = content_label(reader, message)
     return MessageView(
         id=message.id,
@@ -527,4 +548,5 @@ async def _message_view(
         redacted_at=message.redacted_at,
         sensitivity=label,
         withheld=withheld,
+        attachment_ids=() if withheld else attachment_ids,
     )

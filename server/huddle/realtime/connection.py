@@ -253,6 +253,7 @@ class Connection:
                 frame.priority,
                 frame.reply_to_seq,
                 frame.sensitivity,
+                frame.attachment_ids,
             )
             view, created = await messaging.send_message(
                 self.rt, self.actor, frame.conversation_id, draft

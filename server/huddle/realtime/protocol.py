@@ -55,6 +55,7 @@ class Send(msgspec.Struct, tag="send", forbid_unknown_fields=True):
     priority: Priority = Priority.ROUTINE
     reply_to_seq: Annotated[int, Meta(ge=1)] | None = None
     sensitivity: Sensitivity | None = None
+    attachment_ids: Annotated[tuple[uuid.UUID, ...], Meta(max_length=100)] = ()
 
 
 class Read(msgspec.Struct, tag="read", forbid_unknown_fields=True):

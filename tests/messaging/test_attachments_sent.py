@@ -1,0 +1,128 @@
+"""Files travel with messages: a message names the files its sender uploaded to the
+conversation, each can be sent once, a bad reference sends nothing; uploads are capped
+per person per day; files never sent are swept away after a day, audited."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from huddle.actor import Role
+from huddle.messaging import attachments
+from huddle.protect.models import AuditEvent
+from tests.messaging.conftest import Thread
+from tests.messaging.test_attachments import PDF, PNG, blob_path, upload
+from tests.messaging.test_messages import send, start_patient_thread
+
+
+async def uploaded(thread: Thread, conversation: str, role: Role, content: bytes) -> str:
+    response = await upload(thread, conversation, role, content, "file")
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def last_seq(thread: Thread, conversation: str) -> int:
+    page = await thread.server.client.get(
+        f"/api/v1/conversations/{conversation}/messages",
+        headers=await thread.headers(Role.PCP),
+    )
+    return page.json()["last_seq"]
+
+
+async def test_a_message_carries_the_files_its_sender_uploaded(thread: Thread) -> None:
+    conversation = await start_patient_thread(thread)
+    files = [await uploaded(thread, conversation, Role.PCP, c) for c in (PDF, PNG)]
+    sent = await send(thread, conversation, Role.PCP, "Labs and photo", attachment_ids=files)
+    assert sent.status_code == 201, sent.text
+    assert sorted(sent.json()["attachment_ids"]) == sorted(files)
+
+    page = await thread.server.client.get(
+        f"/api/v1/conversations/{conversation}/messages",
+        headers=await thread.headers(Role.PATIENT),
+    )
+    (message,) = page.json()["messages"]
+    assert sorted(message["attachment_ids"]) == sorted(files)
+    plain = await send(thread, conversation, Role.PATIENT, "Thanks")
+    assert plain.json()["attachment_ids"] == []
+
+
+@pytest.mark.parametrize(
+    "case", ["sent_already", "someone_elses", "other_conversation", "unknown", "too_many"]
+)
+async def test_a_bad_file_reference_sends_nothing(thread: Thread, case: str) -> None:
+    conversation = await start_patient_thread(thread)
+    mine = await uploaded(thread, conversation, Role.PCP, PDF)
+    if case == "sent_already":
+        assert (await send(thread, conversation, Role.PCP, "one", attachment_ids=[mine])).is_success
+        ids = [mine]
+    elif case == "someone_elses":
+        ids = [await uploaded(thread, conversation, Role.PATIENT, PNG)]
+    elif case == "other_conversation":
+        elsewhere = await start_patient_thread(thread)
+        ids = [await uploaded(thread, elsewhere, Role.PCP, PNG)]
+    elif case == "unknown":
+        ids = [str(uuid.uuid4())]
+    else:
+        ids = [str(uuid.uuid4()) for _ in range(attachments.MAX_PER_MESSAGE + 1)]
+    before = await last_seq(thread, conversation)
+
+    response = await send(thread, conversation, Role.PCP, "see attached", attachment_ids=ids)
+
+    assert response.status_code == 422, response.text
+    expected = "too_many_attachments" if case == "too_many" else "attachment_unavailable"
+    assert response.json()["error"]["code"] == expected
+    assert await last_seq(thread, conversation) == before
+
+
+async def test_uploads_are_capped_per_person_per_day(
+    thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(attachments, "DAILY_UPLOAD_BYTES", len(PDF) + len(PNG))
+    conversation = await start_patient_thread(thread)
+    await uploaded(thread, conversation, Role.PCP, PDF)
+    thread.server.clock.advance(timedelta(hours=1))
+    await uploaded(thread, conversation, Role.PCP, PNG)
+
+    refused = await upload(thread, conversation, Role.PCP, PNG, "more.png")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "upload_quota_exceeded"
+    # Room comes back when the first upload is 24 hours old.
+    assert int(refused.headers["retry-after"]) == 23 * 3600 + 1
+    assert (await upload(thread, conversation, Role.PATIENT, PNG, "hers.png")).status_code == 201
+
+    thread.server.clock.advance(timedelta(hours=23, seconds=1))
+    assert (await upload(thread, conversation, Role.PCP, PDF, "next.pdf")).status_code == 201
+
+
+async def test_files_never_sent_are_swept_after_a_day_and_audited(thread: Thread) -> None:
+    conversation = await start_patient_thread(thread)
+    kept = await uploaded(thread, conversation, Role.PCP, PDF)
+    await send(thread, conversation, Role.PCP, "labs", attachment_ids=[kept])
+    abandoned = await uploaded(thread, conversation, Role.PCP, PNG)
+    rt = thread.server.rt
+
+    # The sweep covers the whole database (other tests' files too): check ours.
+    thread.server.clock.advance(attachments.UNSENT_KEPT_FOR - timedelta(minutes=1))
+    await attachments.sweep_unsent(rt)
+    headers = await thread.headers(Role.PCP)  # a day on: a new sign-in
+    there = await thread.server.client.get(f"/api/v1/attachments/{abandoned}", headers=headers)
+    assert there.content == PNG
+    thread.server.clock.advance(timedelta(minutes=2))
+    assert await attachments.sweep_unsent(rt) >= 1
+
+    gone = await thread.server.client.get(f"/api/v1/attachments/{abandoned}", headers=headers)
+    assert gone.status_code == 404
+    assert not blob_path(thread, abandoned).exists()
+    still = await thread.server.client.get(f"/api/v1/attachments/{kept}", headers=headers)
+    assert still.content == PDF
+    async with rt.db.transaction() as db:
+        (event,) = await db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.resource_id == abandoned, AuditEvent.action == "delete"
+            )
+        )
+    assert event.patient_id == uuid.UUID(thread.patient_id)
+    assert event.actor_user_id is None
