@@ -77,6 +77,7 @@ async def take_all(base_url: str, directory: Path) -> None:
             await shoot(page, directory, "patient")
 
             page = await signed_in(browser, base_url, "compliance@example.org", DESKTOP)
+            await page.get_by_role("button", name="Check the audit chain").click()
             await expect(page.get_by_text("Intact.")).to_be_visible()
             await shoot(page, directory, "audit-review")
             await scroll_to_top_of(page, "#audit-search")
