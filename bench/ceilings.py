@@ -49,7 +49,11 @@ def relay(sizes: Sizes, work_dir: Path) -> dict[str, Any]:
         url = served.ws_url
         paced = _relay_run(url, specs, rooms, sizes.seconds, sizes.rate, sizes.members)
         flood = _relay_run(url, specs, rooms, max(1.0, sizes.seconds / 2), None, sizes.members)
+    # A fresh process for each memory figure: freed memory reused from an earlier
+    # measurement would make the later one look smaller.
+    with serving(relay_command(port), env, work_dir / "relay.log", "/") as served:
         idle = _idle_sockets(served, sizes, deflate=True)
+    with serving(relay_command(port), env, work_dir / "relay.log", "/") as served:
         plain = _idle_sockets(served, sizes, deflate=False)
     return {
         "paced": {k: v for k, v in paced.items() if k != "latencies"},
@@ -78,7 +82,6 @@ def _idle_sockets(served: Served, sizes: Sizes, *, deflate: bool) -> dict[str, A
         rss_after = served.rss_kib()
     finally:
         idle.close()
-    time.sleep(min(2.0, sizes.seconds))  # closed sockets' memory goes back to the allocator
     return {
         "idle_sockets_open": opened,
         "open_seconds": round(open_seconds, 2),
