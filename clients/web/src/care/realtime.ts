@@ -27,6 +27,24 @@ export interface RealtimeHandlers {
 
 type Frame = { type: string } & Record<string, unknown>;
 
+/** The parts of a WebSocket this uses (tests pass a fake). */
+export interface SocketLike {
+  readonly readyState: number;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onclose: ((event: CloseEvent) => void) | null;
+  send(data: string): void;
+  close(code?: number): void;
+}
+
+/** The browser around the socket: opening one, and whether the network is up. */
+export interface Surroundings {
+  open(url: string): SocketLike;
+  online(): boolean;
+  onNetworkChange(offline: () => void, online: () => void): () => void;
+}
+
+const OPEN = 1; // WebSocket.OPEN
+
 const CLOSE_AUTH = 4401;
 const CLOSE_ORIGIN = 4403;
 const MAX_BACKOFF_MS = 5000;
@@ -34,7 +52,9 @@ const MAX_BACKOFF_MS = 5000;
 export class Realtime {
   readonly #handlers: RealtimeHandlers;
   readonly #url: string;
-  #socket: WebSocket | null = null;
+  readonly #around: Surroundings;
+  #stopListening: () => void = () => {};
+  #socket: SocketLike | null = null;
   #cursors = new Map<string, number>();
   #outbox = new Map<string, PendingMessage>();
   #stopped = true;
@@ -42,24 +62,23 @@ export class Realtime {
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #lastError = "";
 
-  constructor(handlers: RealtimeHandlers, url = socketUrl()) {
+  constructor(handlers: RealtimeHandlers, around: Surroundings = browser(), url = socketUrl()) {
     this.#handlers = handlers;
+    this.#around = around;
     this.#url = url;
   }
 
   start(): void {
     if (!this.#stopped) return;
     this.#stopped = false;
-    window.addEventListener("offline", this.#wentOffline);
-    window.addEventListener("online", this.#cameOnline);
+    this.#stopListening = this.#around.onNetworkChange(this.#wentOffline, this.#cameOnline);
     this.#connect();
   }
 
   /** Close for good and forget everything (sign-out): nothing is kept for the next user. */
   stop(): void {
     this.#stopped = true;
-    window.removeEventListener("offline", this.#wentOffline);
-    window.removeEventListener("online", this.#cameOnline);
+    this.#stopListening();
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     this.#socket?.close(1000);
     this.#socket = null;
@@ -84,13 +103,13 @@ export class Realtime {
 
   #connect(): void {
     if (this.#stopped || this.#socket !== null) return;
-    if (!navigator.onLine) {
+    if (!this.#around.online()) {
       this.#handlers.onStatus("offline");
       return;
     }
     this.#handlers.onStatus("connecting");
     this.#lastError = "";
-    const socket = new WebSocket(this.#url);
+    const socket = this.#around.open(this.#url);
     this.#socket = socket;
     socket.onmessage = (event) => this.#receive(JSON.parse(String(event.data)) as Frame);
     socket.onclose = (event) => void this.#closed(socket, event.code);
@@ -164,7 +183,7 @@ export class Realtime {
     for (const message of this.#outbox.values()) this.#sendFrame(sendFrame(message));
   }
 
-  async #closed(socket: WebSocket, code: number): Promise<void> {
+  async #closed(socket: SocketLike, code: number): Promise<void> {
     if (socket !== this.#socket) return;
     this.#socket = null;
     if (this.#stopped) return;
@@ -180,17 +199,19 @@ export class Realtime {
       try {
         await this.#handlers.refreshSession();
       } catch {
-        return; // the session is over; the app has gone back to sign-in
+        // Either the session is over (the app went back to sign-in and stopped this) or
+        // the server could not be reached: then try again like any other drop.
+        if (this.#stopped) return;
       }
     }
-    this.#handlers.onStatus(navigator.onLine ? "connecting" : "offline");
+    this.#handlers.onStatus(this.#around.online() ? "connecting" : "offline");
     this.#retryTimer = setTimeout(() => this.#connect(), this.#backoffMs);
     this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
   }
 
   #sendFrame(frame: Frame): void {
     const socket = this.#socket;
-    if (socket === null || socket.readyState !== WebSocket.OPEN) return;
+    if (socket === null || socket.readyState !== OPEN) return;
     socket.send(JSON.stringify(frame));
     this.#handlers.onActivity();
   }
@@ -217,6 +238,21 @@ function sendFrame(message: PendingMessage): Frame {
     client_msg_id: message.client_msg_id,
     priority: message.priority,
     ...(message.reply_to_seq === null ? {} : { reply_to_seq: message.reply_to_seq }),
+  };
+}
+
+function browser(): Surroundings {
+  return {
+    open: (url) => new WebSocket(url),
+    online: () => navigator.onLine,
+    onNetworkChange(offline, online) {
+      addEventListener("offline", offline);
+      addEventListener("online", online);
+      return () => {
+        removeEventListener("offline", offline);
+        removeEventListener("online", online);
+      };
+    },
   };
 }
 

@@ -3,7 +3,7 @@
 
 import { signal } from "@preact/signals";
 
-import type { ApiClient } from "../api";
+import { type ApiClient, ApiError } from "../api";
 import { Realtime, type ConnectionStatus, type RealtimeHandlers } from "./realtime";
 import {
   EMPTY_THREAD,
@@ -192,7 +192,14 @@ function handlers(): RealtimeHandlers {
       threads.value = updated;
       sendRefusal.value = detail;
     },
-    refreshSession: () => requireApi().refresh(),
+    async refreshSession() {
+      try {
+        await requireApi().refresh();
+      } catch (error) {
+        if (error instanceof ApiError && error.endsSession) session?.onSessionEnded(error.code);
+        throw error;
+      }
+    },
     onSessionEnded: (code) => session?.onSessionEnded(code),
     onActivity: () => session?.onActivity(),
   };

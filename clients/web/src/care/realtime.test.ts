@@ -1,0 +1,178 @@
+import { describe, expect, it, vi } from "vitest";
+
+import { Realtime, type RealtimeHandlers, type SocketLike, type Surroundings } from "./realtime";
+import type { Message, PendingMessage } from "./types";
+
+class FakeSocket implements SocketLike {
+  readyState = 1;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+  sent: Record<string, unknown>[] = [];
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as Record<string, unknown>);
+  }
+
+  close(): void {
+    this.readyState = 3;
+  }
+
+  /** The server sends a frame. */
+  frame(frame: Record<string, unknown>): void {
+    this.onmessage?.({ data: JSON.stringify(frame) } as MessageEvent);
+  }
+
+  /** The connection drops (or the server closes it). */
+  drop(code = 1006): void {
+    this.readyState = 3;
+    this.onclose?.({ code } as CloseEvent);
+  }
+}
+
+function setUp() {
+  const sockets: FakeSocket[] = [];
+  let online = true;
+  let networkChanged = { offline: () => {}, online: () => {} };
+  const around: Surroundings = {
+    open: () => {
+      const socket = new FakeSocket();
+      sockets.push(socket);
+      return socket;
+    },
+    online: () => online,
+    onNetworkChange(offline, back) {
+      networkChanged = { offline, online: back };
+      return () => {};
+    },
+  };
+  const handlers: RealtimeHandlers = {
+    onMessage: vi.fn(),
+    onReceipt: vi.fn(),
+    onTyping: vi.fn(),
+    onOverviewChanged: vi.fn(),
+    onStatus: vi.fn(),
+    onSendRefused: vi.fn(),
+    refreshSession: vi.fn(async () => {}),
+    onSessionEnded: vi.fn(),
+    onActivity: vi.fn(),
+  };
+  const realtime = new Realtime(handlers, around, "ws://test/api/v1/ws");
+  return {
+    realtime,
+    handlers,
+    sockets,
+    goOffline() {
+      online = false;
+      networkChanged.offline();
+    },
+    comeBack() {
+      online = true;
+      networkChanged.online();
+    },
+  };
+}
+
+function message(seq: number, revision: number, clientMsgId: string | null = null): Message {
+  return {
+    id: `m${seq}`,
+    conversation_id: "c1",
+    seq,
+    revision,
+    sender_id: "u2",
+    kind: "user",
+    priority: "routine",
+    body: `message ${seq}`,
+    reply_to_seq: null,
+    client_msg_id: clientMsgId,
+    version: 1,
+    created_at: "2026-01-01T12:00:00Z",
+    edited_at: null,
+    redacted_at: null,
+  };
+}
+
+function created(m: Message) {
+  return { type: "message.created", conversation_id: "c1", revision: m.revision, message: m };
+}
+
+const draft: PendingMessage = {
+  client_msg_id: "typed-offline",
+  conversation_id: "c1",
+  body: "hello",
+  priority: "routine",
+  reply_to_seq: null,
+};
+
+describe("the live connection", () => {
+  it("resumes from the last revision it applied, not the server's newest", async () => {
+    const { realtime, sockets, handlers } = setUp();
+    realtime.start();
+    sockets[0]!.frame({ type: "ready", conversations: { c1: 4, c2: 9 } });
+    sockets[0]!.frame(created(message(5, 5)));
+    expect(handlers.onStatus).toHaveBeenLastCalledWith("live");
+
+    sockets[0]!.drop();
+    await vi.waitFor(() => expect(sockets).toHaveLength(2), { timeout: 2000 });
+    sockets[1]!.frame({ type: "ready", conversations: { c1: 8, c2: 9 } });
+
+    expect(sockets[1]!.sent).toEqual([{ type: "resume", cursors: { c1: 5, c2: 9 } }]);
+    realtime.stop();
+  });
+
+  it("keeps a message typed offline and sends it once the connection is back", async () => {
+    const { realtime, sockets, goOffline, comeBack, handlers } = setUp();
+    realtime.start();
+    sockets[0]!.frame({ type: "ready", conversations: { c1: 1 } });
+
+    goOffline();
+    expect(handlers.onStatus).toHaveBeenLastCalledWith("offline");
+    realtime.send(draft);
+    expect(sockets[0]!.sent).toEqual([]);
+
+    comeBack();
+    expect(sockets).toHaveLength(2);
+    sockets[1]!.frame({ type: "ready", conversations: { c1: 1 } });
+    sockets[1]!.frame({ type: "resumed", conversations: { c1: 1 } });
+    expect(sockets[1]!.sent).toEqual([
+      { type: "resume", cursors: { c1: 1 } },
+      expect.objectContaining({ type: "send", client_msg_id: "typed-offline", body: "hello" }),
+    ]);
+
+    // Once the server's copy arrives it is not sent again after another drop.
+    sockets[1]!.frame(created(message(2, 2, "typed-offline")));
+    goOffline();
+    comeBack();
+    sockets[2]!.frame({ type: "ready", conversations: { c1: 2 } });
+    sockets[2]!.frame({ type: "resumed", conversations: { c1: 2 } });
+    expect(sockets[2]!.sent).toEqual([{ type: "resume", cursors: { c1: 2 } }]);
+    realtime.stop();
+  });
+
+  it("refreshes an expired session and reconnects; an ended one goes back to sign-in", async () => {
+    const { realtime, sockets, handlers } = setUp();
+    realtime.start();
+    sockets[0]!.frame({ type: "ready", conversations: {} });
+    sockets[0]!.frame({ type: "error", code: "token_expired", detail: "x" });
+    sockets[0]!.drop(4401);
+    await vi.waitFor(() => expect(sockets).toHaveLength(2), { timeout: 2000 });
+    expect(handlers.refreshSession).toHaveBeenCalledTimes(1);
+
+    sockets[1]!.frame({ type: "error", code: "session_idle", detail: "x" });
+    sockets[1]!.drop(4401);
+    expect(handlers.onSessionEnded).toHaveBeenCalledWith("session_idle");
+    realtime.stop();
+  });
+
+  it("forgets everything when stopped", () => {
+    const { realtime, sockets } = setUp();
+    realtime.start();
+    sockets[0]!.frame({ type: "ready", conversations: { c1: 3 } });
+    realtime.send(draft);
+    realtime.stop();
+
+    realtime.start();
+    sockets[1]!.frame({ type: "ready", conversations: { c1: 7 } });
+    expect(sockets[1]!.sent).toEqual([]); // no resume from old cursors, no old outbox
+    realtime.stop();
+  });
+});
