@@ -3,6 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 
+import { noteActivity } from "../idle";
 import { describeError, roleName } from "../messages";
 import { api } from "../session";
 import { Alert } from "../ui";
@@ -320,6 +321,7 @@ function ExportButtons({ filters }: { filters: AuditFilters }) {
     setAttempt((n) => n + 1);
     try {
       const file = await fetchExport(api, format, filters);
+      noteActivity(); // the server counted the download as activity; so does the idle clock
       saveFile(file.blob, file.name);
       setMessage({ text: `Downloaded ${file.name}.`, urgency: "status" });
     } catch (failure) {
