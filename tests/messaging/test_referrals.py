@@ -96,3 +96,48 @@ async def test_outsiders_cannot_refer_or_see_referrals(thread: Thread) -> None:
     assert (await thread.server.client.get("/api/v1/referrals", headers=psych)).json()[
         "referrals"
     ] == []
+
+
+async def test_a_referral_made_with_the_patient_includes_them_in_its_thread(
+    thread: Thread,
+) -> None:
+    referral = await thread.refer(include_patient=True)
+    client, patient = thread.server.client, await thread.headers(Role.PATIENT)
+    mine = await client.get("/api/v1/conversations", headers=patient)
+    (conversation,) = mine.json()["conversations"]
+    assert conversation["id"] == referral["conversation_id"]
+    assert {p["role"] for p in conversation["participants"]} == {"pcp", "care_manager", "patient"}
+    reply = await client.post(
+        f"/api/v1/conversations/{referral['conversation_id']}/messages",
+        json={"body": "Thank you, Thursday works."},
+        headers=patient,
+    )
+    assert reply.status_code == 201, reply.text
+    # Taking part, they may follow their own referral's status too.
+    own = await client.get(f"/api/v1/referrals/{referral['id']}", headers=patient)
+    assert own.json()["status"] == "sent"
+
+
+async def test_including_a_patient_without_a_portal_account_refers_nobody(
+    thread: Thread,
+) -> None:
+    client, pcp = thread.server.client, await thread.headers(Role.PCP)
+    other = await client.post(
+        "/api/v1/patients",
+        json={"full_name": "Omar Haddad", "date_of_birth": "1971-02-03", "mrn": "X-1"},
+        headers=pcp,
+    )
+    refused = await client.post(
+        "/api/v1/referrals",
+        json={
+            "patient_id": other.json()["id"],
+            "receiving_service": "behavioral_health",
+            "reason": "Please assess.",
+            "include_patient": True,
+        },
+        headers=pcp,
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "no_portal_account"
+    listed = await client.get("/api/v1/referrals", headers=pcp)
+    assert listed.json()["referrals"] == []

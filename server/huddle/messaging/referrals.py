@@ -65,6 +65,9 @@ class ReferralDraft:
     urgency: Urgency = Urgency.ROUTINE
     warm_handoff: bool = False
     receiving_user_id: uuid.UUID | None = None
+    # The patient (their portal account) takes part in the thread too, e.g. when the
+    # referral is made with them in the room; otherwise it is a staff thread.
+    include_patient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,8 @@ async def create_referral(rt: Runtime, actor: Actor, draft: ReferralDraft) -> Re
         uow.db.add(referral)
         await uow.db.flush()
         members = await care.care_team_user_ids(uow, patient.id)
+        if draft.include_patient:
+            members.append(await _portal_account(uow, patient.id))
         conversation = await conversations.open_conversation(
             uow,
             actor,
@@ -265,6 +270,13 @@ def _status_note(current: Status | None, new: Status, urgency: Urgency) -> str:
     if current is None:
         return f"Referral sent ({urgency.value})."
     return f"Referral {new.value.replace('_', ' ')} (was {current.value.replace('_', ' ')})."
+
+
+async def _portal_account(uow: UnitOfWork, patient_id: uuid.UUID) -> uuid.UUID:
+    portal = await care.portal_user_id(uow, patient_id)
+    if portal is None:
+        raise Conflict("This patient has no portal account yet.", code="no_portal_account")
+    return portal
 
 
 async def _clinician(uow: UnitOfWork, actor: Actor, user_id: uuid.UUID) -> User:

@@ -45,6 +45,7 @@ class ReferralsController(Controller):
             data.urgency,
             data.warm_handoff,
             data.receiving_user_id,
+            data.include_patient,
         )
         return ReferralOut.of(await referrals.create_referral(rt, actor, draft))
 

@@ -39,6 +39,7 @@ class ReferralIn(msgspec.Struct, forbid_unknown_fields=True):
     urgency: Urgency = Urgency.ROUTINE
     warm_handoff: bool = False
     receiving_user_id: uuid.UUID | None = None
+    include_patient: bool = False
 
 
 class StatusIn(msgspec.Struct, forbid_unknown_fields=True):
