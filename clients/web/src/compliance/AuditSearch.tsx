@@ -40,6 +40,7 @@ export function AuditSearch() {
   const [selected, setSelected] = useState<AuditEvent | null>(null);
 
   const run = async (filters: AuditFilters, cursor: string | null = null) => {
+    if (busy) return; // one search at a time, so pages never mix
     const problems = filterProblems(filters);
     setAttempt((n) => n + 1);
     if (problems.length > 0) {
@@ -100,7 +101,7 @@ export function AuditSearch() {
       >
         <PatientLookup idPrefix="search" chosen={chosen.patient} onChoose={choosePatient} />
         {chosen.actorName !== null ? (
-          <div class="field chosen-patient">
+          <div class="field chosen">
             <p>
               User: <strong>{chosen.actorName}</strong>
             </p>

@@ -63,7 +63,7 @@ export function PatientLookup(props: {
 
   if (chosen !== null) {
     return (
-      <div class="field chosen-patient">
+      <div class="field chosen">
         <p>
           Patient: <strong>{chosen.label}</strong>
         </p>
