@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,11 @@ from huddle.protect.keyring import KeyringContents, KeyringError, write_keyring_
 from huddle.runtime import Runtime
 
 T = TypeVar("T")
+
+# On SIGTERM uvicorn stops accepting, closes WebSockets with 1012 (clients reconnect to
+# another instance and resume) and waits this long for requests in flight; then it
+# cancels them and exits. Orchestrators should allow a little more (Kubernetes: 30 s).
+SHUTDOWN_GRACE_SECONDS = 20
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -141,6 +147,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
     configure_logging(settings.log_level)
     app = create_app(settings)
+    if problem := _schema_problem(settings):
+        _fail(problem)
     host, port = args.host or settings.host, args.port or settings.port
     print(f"Huddle is serving at http://{host}:{port}", file=sys.stderr, flush=True)
     uvicorn.run(
@@ -149,9 +157,54 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=port,
         log_config=None,
         access_log=False,
+        # Client addresses behind proxies: HUDDLE_TRUSTED_PROXIES (huddle.client_address).
         proxy_headers=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         ws_ping_interval=settings.ws_ping_seconds,
         ws_ping_timeout=settings.ws_ping_seconds,
+    )
+
+
+def _schema_problem(settings: Settings) -> str | None:
+    """Why this code must not serve this database: its schema is behind or ahead of the
+    migrations shipped here. A database that does not answer is no reason to refuse: the
+    server starts not ready (/ready says why) and recovers when it comes back."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from huddle import migrate
+    from huddle.db import create_engine
+
+    async def current() -> str | None:
+        engine = create_engine(settings.database_url)
+        try:
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        revision = asyncio.run(current())
+    except (OperationalError, InterfaceError, OSError) as exc:
+        cause = type(getattr(exc, "orig", None) or exc).__name__
+        logging.getLogger("huddle").warning(
+            "database not reachable (%s); serving, not ready until it is", cause
+        )
+        return None
+    head = migrate.head_revision()
+    if revision == head:
+        return None
+    if revision is None:
+        return "the database has no schema yet: run `huddle db upgrade`, then start the server"
+    try:
+        ScriptDirectory(str(migrate.MIGRATIONS_DIR)).get_revision(revision)
+    except CommandError:
+        return (
+            f"the database schema is at {revision}, newer than this version knows (its "
+            f"newest is {head}): a later release migrated it; deploy that release"
+        )
+    return (
+        f"the database schema is at {revision}, behind this version's {head}: "
+        "run `huddle db upgrade`, then start the server"
     )
 
 

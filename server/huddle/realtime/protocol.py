@@ -22,13 +22,14 @@ CLOSE_AUTH = 4401  # sign in again: token missing, invalid or expired; session e
 CLOSE_ORIGIN = 4403  # the page's origin is not allowed
 CLOSE_TOO_SLOW = 4408  # events piled up unread: reconnect and resume
 CLOSE_RATE_LIMITED = 4429  # too many frames: back off, then reconnect
-CLOSE_GOING_AWAY = 1001  # the server is shutting down: reconnect and resume
+# Sent by uvicorn to every socket on SIGTERM (huddle.cli SHUTDOWN_GRACE_SECONDS).
+CLOSE_SERVICE_RESTART = 1012  # the server is restarting: reconnect (any instance), resume
 CLOSE_CODES = {
     CLOSE_AUTH: "authentication required or session ended",
     CLOSE_ORIGIN: "origin not allowed",
     CLOSE_TOO_SLOW: "too slow to keep up; resume",
     CLOSE_RATE_LIMITED: "too many frames",
-    CLOSE_GOING_AWAY: "server shutting down; resume",
+    CLOSE_SERVICE_RESTART: "server restarting; reconnect and resume",
 }
 
 Token = Annotated[str, Meta(min_length=1, max_length=4096)]
