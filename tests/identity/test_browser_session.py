@@ -212,3 +212,19 @@ async def test_bearer_clients_get_tokens_and_no_cookies(server: Server, clinic: 
         headers={"Authorization": f"Bearer {tokens['access_token']}", "Cookie": "huddle_access=x"},
     )
     assert done.status_code == 204
+
+
+async def test_a_cross_site_form_cannot_sign_the_browser_in(server: Server, clinic: Clinic) -> None:
+    """Forms may send only urlencoded, multipart or text/plain bodies without a preflight;
+    the browser sign-in takes JSON only, so a forged sign-in sets no cookie."""
+    credentials = f'{{"email": "{clinic.email(Role.PCP)}", "password": "{PASSWORD}"}}'
+    as_text = await server.client.post(
+        f"{BROWSER}/login", content=credentials, headers={"Content-Type": "text/plain"}
+    )
+    as_form = await server.client.post(
+        f"{BROWSER}/login", data={"email": clinic.email(Role.PCP), "password": PASSWORD}
+    )
+    for answer in (as_text, as_form):
+        assert answer.status_code == 415, answer.text
+        assert error_code(answer) == "json_required"
+        assert answer.headers.get_list("set-cookie") == []

@@ -24,10 +24,12 @@ import uuid
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.handlers import BaseRouteHandler
 
 from huddle.config import Settings
-from huddle.errors import Forbidden
+from huddle.errors import Forbidden, HuddleError
 from huddle.identity.tokens import ACCESS_AUDIENCE
 from huddle.runtime import Runtime
 
@@ -39,6 +41,20 @@ ACCESS_PATH = "/api"
 REFRESH_PATH = "/api/v1/auth/browser"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CSRF_KEY_LABEL = b"huddle csrf token v1"
+
+
+class JsonRequired(HuddleError):
+    status_code = 415
+    default_code = "json_required"
+
+
+def json_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for the sign-in routes: a cross-site form can send urlencoded, multipart or
+    text/plain bodies without a CORS preflight, never application/json, so insisting on
+    JSON stops another site from signing the browser into an account of its choosing."""
+    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise JsonRequired("Send the sign-in as application/json.")
 
 
 def csrf_token(rt: Runtime, session_id: uuid.UUID) -> str:

@@ -82,7 +82,7 @@ class BrowserAuthController(Controller):
     path = browser_session.REFRESH_PATH
     tags = ["auth"]
 
-    @post("/login", status_code=HTTP_200_OK)
+    @post("/login", status_code=HTTP_200_OK, guards=[browser_session.json_only])
     async def login(
         self, data: JSONBody[LoginRequest], rt: Rt, context: Context
     ) -> Response[BrowserSessionResponse | MfaChallengeResponse]:
@@ -93,7 +93,7 @@ class BrowserAuthController(Controller):
             return Response(MfaChallengeResponse(mfa_token=result.mfa_token))
         return _browser_session(rt, result)
 
-    @post("/mfa", status_code=HTTP_200_OK)
+    @post("/mfa", status_code=HTTP_200_OK, guards=[browser_session.json_only])
     async def mfa(
         self, data: JSONBody[MfaRequest], rt: Rt, context: Context
     ) -> Response[BrowserSessionResponse]:
