@@ -74,12 +74,13 @@ async def test_pcp_and_care_manager_converse_live(people) -> None:  # type: igno
     # Reading it shows up on the sender's side.
     await expect(pcp.get_by_text("Read by Carmen Ruiz, LCSW")).to_be_visible()
 
+    await mine.get_by_role("button", name="Reply").click()
     await care.get_by_label("Message", exact=True).fill("I'll call her this afternoon")
     await expect(pcp.get_by_text("Carmen Ruiz, LCSW is typing…")).to_be_visible()
     await care.get_by_role("button", name="Send", exact=True).click()
-    await expect(
-        pcp.locator("li.message").filter(has_text="call her this afternoon")
-    ).to_be_visible()
+    answer = pcp.locator("li.message").filter(has_text="call her this afternoon")
+    await expect(answer).to_be_visible()
+    await expect(answer).to_contain_text("Replying to Dr. Priya Chandra: Maria's PHQ-9")
 
     # The receiver accepts the referral; the status change reaches both sides.
     await care.get_by_role("button", name="Mark accepted").click()
@@ -91,7 +92,9 @@ async def test_pcp_and_care_manager_converse_live(people) -> None:  # type: igno
     await own.get_by_role("button", name="Edit").click()
     await pcp.get_by_label("Edit message").fill("Maria's PHQ-9 went up to 18 today.")
     await pcp.get_by_role("button", name="Save").click()
-    edited = care.locator("li.message").filter(has_text="PHQ-9 went up to 18")
+    edited = care.locator("li.message").filter(
+        has_text="PHQ-9 went up to 18", has_not_text="Replying"
+    )
     await expect(edited).to_be_visible()
     await edited.get_by_role("button", name="Edited — show history").click()
     await expect(edited.get_by_role("list", name="Earlier versions")).to_contain_text("up to 17")
