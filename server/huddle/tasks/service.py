@@ -9,6 +9,7 @@ real time after commit (changes.record_change). Reads of task content are audite
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +26,12 @@ from huddle.protect.audit import Action
 from huddle.protect.policy import PatientAction
 from huddle.runtime import Runtime
 from huddle.tasks import changes, handoff
-from huddle.tasks.access import content_withheld, visible_task, visible_tasks
+from huddle.tasks.access import (
+    content_withheld,
+    visible_task,
+    visible_tasks,
+    withheld_by_patient,
+)
 from huddle.tasks.changes import checked_text, seal
 from huddle.tasks.creation import TaskDraft, insert_task, kind_label
 from huddle.tasks.models import Task, TaskComment
@@ -159,10 +165,7 @@ async def list_tasks(rt: Runtime, actor: Actor, filters: Filters) -> Worklist:
                 )
             )
         ).all()
-        views = []
-        for task in rows:
-            _audit_read(uow, task)
-            views.append(await task_view(uow, actor, task))
+        views = await _listed(uow, actor, rows)
         statuses = [filters.status] if filters.status else list(Status)
         return Worklist(views, sum(counts[s.value] for s in statuses), counts)
 
@@ -197,10 +200,7 @@ async def changes_since(
                 .limit(limit)
             )
         ).all()
-        views = []
-        for task in rows:
-            _audit_read(uow, task)
-            views.append(await task_view(uow, actor, task))
+        views = await _listed(uow, actor, rows)
         return views, await changes.current_revision(uow, actor.organization_id)
 
 
@@ -419,6 +419,16 @@ def _require_creator_or_assignee(uow: UnitOfWork, actor: Actor, task: Task) -> N
 
 def _status_label(status: Status) -> str:
     return "started" if status is Status.IN_PROGRESS else status.value
+
+
+async def _listed(uow: UnitOfWork, actor: Actor, tasks: Sequence[Task]) -> list[TaskView]:
+    """Views of listed tasks, each an audited read."""
+    withheld = await withheld_by_patient(uow, actor, tasks)
+    views = []
+    for task in tasks:
+        _audit_read(uow, task)
+        views.append(await task_view(uow, actor, task, withheld=withheld[task.patient_id]))
+    return views
 
 
 def _audit_read(uow: UnitOfWork, task: Task) -> None:

@@ -83,9 +83,18 @@ class TaskView:
     history: list[EventView] | None = None
 
 
-async def task_view(uow: UnitOfWork, actor: Actor, task: Task, *, detail: bool = False) -> TaskView:
-    """The task as `actor` may see it; with `detail`, its quote, comments and history."""
-    withheld = await content_withheld(uow, actor, task)
+async def task_view(
+    uow: UnitOfWork,
+    actor: Actor,
+    task: Task,
+    *,
+    detail: bool = False,
+    withheld: bool | None = None,
+) -> TaskView:
+    """The task as `actor` may see it; with `detail`, its quote, comments and history.
+    `withheld`: content_withheld, when the caller already knows it (worklists)."""
+    if withheld is None:
+        withheld = await content_withheld(uow, actor, task)
 
     async def opened(table: str, row_id: uuid.UUID, column: str, blob: bytes | None) -> str | None:
         if withheld:
