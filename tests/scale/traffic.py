@@ -87,7 +87,10 @@ class Sender:
     async def connect(self) -> None:
         """Open a socket through the proxy, authenticate, resume from the cursor."""
         self.socket = await websockets.connect(
-            self.endpoint.ws_url, ssl=self.endpoint.tls, open_timeout=FRAME_TIMEOUT_SECONDS
+            self.endpoint.ws_url,
+            ssl=self.endpoint.tls,
+            open_timeout=FRAME_TIMEOUT_SECONDS,
+            close_timeout=1,  # giving up on a stuck socket must not wait for its goodbye
         )
         await self._send({"type": "auth", "token": self.token})
         await self._until("ready")
