@@ -277,7 +277,7 @@ COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 def latency_svg(series: dict[str, list[float]], title: str) -> str:
     """Share of deliveries per log-spaced latency bin, one line per series."""
-    width, height, left, right, top, bottom = 760, 360, 60, 180, 40, 50
+    width, height, left, right, top, bottom = 860, 360, 60, 250, 40, 50
     plot_w, plot_h = width - left - right, height - top - bottom
     bins = len(BIN_EDGES_MS) - 1
     shares = {

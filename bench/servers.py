@@ -202,7 +202,7 @@ def summarize_stacks(collapsed: str, marker: str, top: int = 12) -> dict[str, An
             continue
         count = int(count_text)
         frames = stack.split(";")
-        if frames[-1].startswith(IDLE_LEAVES):
+        if any(leaf in frames[-1] for leaf in IDLE_LEAVES):
             idle += count
             continue
         busy += count
