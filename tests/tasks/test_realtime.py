@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.realtime.conftest import Client, clients, realtime_server  # noqa: F401  (fixtures)
+from tests.realtime.conftest import MARIA, Client, clients, realtime_server  # noqa: F401  (fixtures)
 
 
 async def referral_thread(pcp: Client) -> str:
@@ -119,3 +119,29 @@ async def test_the_demo_has_a_task_made_from_the_pcps_message(clients) -> None: 
     thread = await pcp.api("GET", f"/api/v1/conversations/{task['conversation_id']}/messages")
     notes = [m["body"] for m in thread.json()["messages"] if m["kind"] == "system"]
     assert notes[1].startswith("Carmen Ruiz, LCSW made a task from message #2: call patient for")
+
+
+async def test_a_warm_handoff_reaches_the_consultant_live_and_the_pcp_sees_it_accepted(
+    clients,  # noqa: F811
+) -> None:
+    pcp, theo = await clients("pcp@example.org"), await clients("bh@example.org")
+    await pcp.connect()
+    await theo.connect()
+    patients = (await pcp.api("GET", "/api/v1/patients", params={"mrn": MARIA})).json()
+    handoff = await pcp.api(
+        "POST",
+        "/api/v1/tasks/warm-handoffs",
+        json={"patient_id": patients["patients"][0]["id"], "note": "In room 4 now"},
+    )
+    assert handoff.status_code == 201, handoff.text
+    task_id = handoff.json()["id"]
+    pushed = await next_about(theo, "task.created", task_id)
+    assert (pushed["task"]["kind"], pushed["task"]["priority"]) == ("warm_handoff", "urgent")
+
+    accepted = await theo.api(
+        "POST", f"/api/v1/tasks/{task_id}/status", json={"status": "accepted"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    seen = await next_about(pcp, "task.updated", task_id)
+    assert seen["task"]["status"] == "accepted"
+    assert seen["task"]["time_to_accept_seconds"] is not None
