@@ -49,6 +49,7 @@ function setUp() {
     onMessage: vi.fn(),
     onReceipt: vi.fn(),
     onTyping: vi.fn(),
+    onTask: vi.fn(),
     onOverviewChanged: vi.fn(),
     onStatus: vi.fn(),
     onSendRefused: vi.fn(),
@@ -107,15 +108,15 @@ describe("the live connection", () => {
   it("resumes from the last revision it applied, not the server's newest", async () => {
     const { realtime, sockets, handlers } = setUp();
     realtime.start();
-    sockets[0]!.frame({ type: "ready", conversations: { c1: 4, c2: 9 } });
+    sockets[0]!.frame({ type: "ready", conversations: { c1: 4, c2: 9 }, tasks: 2 });
     sockets[0]!.frame(created(message(5, 5)));
     expect(handlers.onStatus).toHaveBeenLastCalledWith("live");
 
     sockets[0]!.drop();
     await vi.waitFor(() => expect(sockets).toHaveLength(2), { timeout: 2000 });
-    sockets[1]!.frame({ type: "ready", conversations: { c1: 8, c2: 9 } });
+    sockets[1]!.frame({ type: "ready", conversations: { c1: 8, c2: 9 }, tasks: 6 });
 
-    expect(sockets[1]!.sent).toEqual([{ type: "resume", cursors: { c1: 5, c2: 9 } }]);
+    expect(sockets[1]!.sent).toEqual([{ type: "resume", cursors: { c1: 5, c2: 9 }, tasks: 2 }]);
     realtime.stop();
   });
 
@@ -134,7 +135,7 @@ describe("the live connection", () => {
     sockets[1]!.frame({ type: "ready", conversations: { c1: 1 } });
     sockets[1]!.frame({ type: "resumed", conversations: { c1: 1 } });
     expect(sockets[1]!.sent).toEqual([
-      { type: "resume", cursors: { c1: 1 } },
+      { type: "resume", cursors: { c1: 1 }, tasks: 0 },
       expect.objectContaining({ type: "send", client_msg_id: "typed-offline", body: "hello" }),
     ]);
 
@@ -144,7 +145,7 @@ describe("the live connection", () => {
     comeBack();
     sockets[2]!.frame({ type: "ready", conversations: { c1: 2 } });
     sockets[2]!.frame({ type: "resumed", conversations: { c1: 2 } });
-    expect(sockets[2]!.sent).toEqual([{ type: "resume", cursors: { c1: 2 } }]);
+    expect(sockets[2]!.sent).toEqual([{ type: "resume", cursors: { c1: 2 }, tasks: 0 }]);
     realtime.stop();
   });
 
@@ -163,15 +164,42 @@ describe("the live connection", () => {
     realtime.stop();
   });
 
+  it("passes task frames on and resumes tasks from the last task revision applied", async () => {
+    const { realtime, sockets, handlers } = setUp();
+    realtime.start();
+    sockets[0]!.frame({ type: "ready", conversations: {}, tasks: 10 });
+    expect(sockets[0]!.sent).toEqual([]); // first connection: follow from the server's revision
+    const task = { id: "t1", revision: 12, status: "open" };
+    sockets[0]!.frame({ type: "task.created", revision: 12, task });
+    sockets[0]!.frame({ type: "task.assigned", revision: 11, task: { ...task, revision: 11 } });
+    expect(handlers.onTask).toHaveBeenCalledTimes(2);
+    expect(handlers.onTask).toHaveBeenNthCalledWith(1, task);
+
+    sockets[0]!.drop();
+    await vi.waitFor(() => expect(sockets).toHaveLength(2), { timeout: 2000 });
+    sockets[1]!.frame({ type: "ready", conversations: {}, tasks: 15 });
+    // A late lower revision did not move the cursor back; no conversations is no obstacle.
+    expect(sockets[1]!.sent).toEqual([{ type: "resume", cursors: {}, tasks: 12 }]);
+    sockets[1]!.frame({ type: "task.updated", revision: 14, task: { ...task, revision: 14 } });
+    sockets[1]!.frame({ type: "resumed", conversations: {}, tasks: 14 });
+    expect(handlers.onStatus).toHaveBeenLastCalledWith("live");
+
+    sockets[1]!.drop();
+    await vi.waitFor(() => expect(sockets).toHaveLength(3), { timeout: 2000 });
+    sockets[2]!.frame({ type: "ready", conversations: {}, tasks: 15 });
+    expect(sockets[2]!.sent).toEqual([{ type: "resume", cursors: {}, tasks: 14 }]);
+    realtime.stop();
+  });
+
   it("forgets everything when stopped", () => {
     const { realtime, sockets } = setUp();
     realtime.start();
-    sockets[0]!.frame({ type: "ready", conversations: { c1: 3 } });
+    sockets[0]!.frame({ type: "ready", conversations: { c1: 3 }, tasks: 4 });
     realtime.send(draft);
     realtime.stop();
 
     realtime.start();
-    sockets[1]!.frame({ type: "ready", conversations: { c1: 7 } });
+    sockets[1]!.frame({ type: "ready", conversations: { c1: 7 }, tasks: 9 });
     expect(sockets[1]!.sent).toEqual([]); // no resume from old cursors, no old outbox
     realtime.stop();
   });

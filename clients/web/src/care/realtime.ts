@@ -4,8 +4,10 @@
 // cursors, so the server replays exactly what was missed. Messages typed while the
 // connection is down wait in an outbox keyed by client_msg_id and are sent again on
 // reconnect; the server keeps one message per client_msg_id, so nothing doubles.
-// Protocol: docs/realtime.md.
+// Tasks have one cursor of their own (the organization's task revision), resumed the
+// same way. Protocol: docs/realtime.md.
 
+import type { Task } from "../tasks/types";
 import type { Message, PendingMessage } from "./types";
 
 export type ConnectionStatus = "connecting" | "live" | "offline" | "stopped";
@@ -14,6 +16,8 @@ export interface RealtimeHandlers {
   onMessage(message: Message): void;
   onReceipt(conversationId: string, userId: string, readSeq: number): void;
   onTyping(conversationId: string, userId: string): void;
+  /** A task.created, task.assigned or task.updated frame (live or replayed). */
+  onTask(task: Task): void;
   /** A referral changed, or conversations appeared that this page did not know. */
   onOverviewChanged(): void;
   onStatus(status: ConnectionStatus): void;
@@ -56,6 +60,8 @@ export class Realtime {
   #stopListening: () => void = () => {};
   #socket: SocketLike | null = null;
   #cursors = new Map<string, number>();
+  /** The highest task revision applied; null until the first `ready`. */
+  #taskCursor: number | null = null;
   #outbox = new Map<string, PendingMessage>();
   #stopped = true;
   #backoffMs = 250;
@@ -83,6 +89,7 @@ export class Realtime {
     this.#socket?.close(1000);
     this.#socket = null;
     this.#cursors.clear();
+    this.#taskCursor = null;
     this.#outbox.clear();
     this.#handlers.onStatus("stopped");
   }
@@ -118,7 +125,10 @@ export class Realtime {
   #receive(frame: Frame): void {
     switch (frame.type) {
       case "ready":
-        this.#ready(frame["conversations"] as Record<string, number>);
+        this.#ready(
+          frame["conversations"] as Record<string, number>,
+          Number(frame["tasks"] ?? 0),
+        );
         break;
       case "resumed":
         this.#live();
@@ -134,6 +144,12 @@ export class Realtime {
         this.#handlers.onMessage({ ...message, conversation_id: conversationId });
         break;
       }
+      case "task.created":
+      case "task.assigned":
+      case "task.updated":
+        this.#taskCursor = Math.max(this.#taskCursor ?? 0, Number(frame["revision"]));
+        this.#handlers.onTask(frame["task"] as Task);
+        break;
       case "receipt":
         this.#handlers.onReceipt(
           String(frame["conversation_id"]),
@@ -159,8 +175,10 @@ export class Realtime {
   }
 
   /** First connect: follow from the server's revisions. Reconnect: resume from ours. */
-  #ready(revisions: Record<string, number>): void {
+  #ready(revisions: Record<string, number>, taskRevision: number): void {
     const known = new Map(this.#cursors);
+    const taskCursor = this.#taskCursor;
+    if (taskCursor === null) this.#taskCursor = taskRevision;
     let unknown = false;
     for (const [id, revision] of Object.entries(revisions)) {
       if (!known.has(id)) {
@@ -170,11 +188,12 @@ export class Realtime {
     }
     if (unknown) this.#handlers.onOverviewChanged();
     const cursors = Object.fromEntries([...known].filter(([id]) => id in revisions));
-    if (Object.keys(cursors).length === 0) {
+    if (Object.keys(cursors).length === 0 && taskCursor === null) {
       this.#live();
       return;
     }
-    this.#sendFrame({ type: "resume", cursors });
+    const tasks = taskCursor === null ? {} : { tasks: taskCursor };
+    this.#sendFrame({ type: "resume", cursors, ...tasks });
   }
 
   #live(): void {

@@ -4,6 +4,7 @@
 import { signal } from "@preact/signals";
 
 import { type ApiClient, ApiError } from "../api";
+import { applyTasks, clearTasks, startTasks } from "../tasks/store";
 import { Realtime, type ConnectionStatus, type RealtimeHandlers } from "./realtime";
 import {
   EMPTY_THREAD,
@@ -54,6 +55,7 @@ export async function startCare(care: CareSession): Promise<void> {
   api = care.api;
   realtime = new Realtime(handlers());
   realtime.start();
+  if (care.staff) startTasks(care.api).catch(() => {}); // a failed load shows no tasks
   await loadOverview();
 }
 
@@ -61,6 +63,7 @@ export async function startCare(care: CareSession): Promise<void> {
 export function clearCareState(): void {
   realtime?.stop();
   realtime = null;
+  clearTasks();
   api = null;
   session = null;
   if (overviewTimer !== null) clearTimeout(overviewTimer);
@@ -178,6 +181,7 @@ function handlers(): RealtimeHandlers {
     onTyping(conversationId, userId) {
       updateThread(conversationId, (t) => noteTyping(t, userId, Date.now()));
     },
+    onTask: (task) => applyTasks([task]),
     onOverviewChanged: refreshOverviewSoon,
     onStatus(status) {
       connection.value = status;

@@ -1,0 +1,93 @@
+// The tasks this page knows, as signals: loaded from the worklist endpoints when the
+// care screens start, then kept current by task.* frames (care/realtime.ts) merged by
+// revision. PHI: `clearTasks` empties it at sign-out and idle logoff (via clearCareState).
+
+import { signal } from "@preact/signals";
+
+import type { ApiClient } from "../api";
+import { conversations } from "../care/store";
+import { type TaskMap, mergeTasks } from "./worklist";
+import type { CareTeam, Task, TaskList } from "./types";
+
+export const tasks = signal<TaskMap>({});
+/** Care teams by patient id: the names of people tasks mention. */
+export const careTeams = signal<Record<string, CareTeam>>({});
+export const tasksLoaded = signal(false);
+
+const PAGE = 200;
+
+let api: ApiClient | null = null;
+const teamsLoading = new Set<string>();
+
+export async function startTasks(client: ApiClient): Promise<void> {
+  api = client;
+  await loadTasks();
+}
+
+/** Mine, my role's queue, and everything else I may see (overdue, what I asked for). */
+export async function loadTasks(): Promise<void> {
+  const client = requireApi();
+  const lists = await Promise.all(
+    ["assignee=me&", "assignee=role&", ""].map((filter) =>
+      client.request<TaskList>("GET", `/api/v1/tasks?${filter}limit=${PAGE}`, { auth: true }),
+    ),
+  );
+  if (api !== client) return; // signed out meanwhile
+  applyTasks(lists.flatMap((list) => list.tasks));
+  tasksLoaded.value = true;
+}
+
+/** A task from a live frame or a REST answer. */
+export function applyTasks(incoming: readonly Task[]): void {
+  tasks.value = mergeTasks(tasks.value, incoming);
+  for (const task of incoming) {
+    const people = [task.created_by, task.assignee_user_id];
+    if (people.some((id) => id !== null && nameOf(id) === null)) void loadCareTeam(task.patient_id);
+  }
+}
+
+export function clearTasks(): void {
+  api = null;
+  tasks.value = {};
+  careTeams.value = {};
+  tasksLoaded.value = false;
+  teamsLoading.clear();
+}
+
+/** The patient's care team (names for the assignee picker and the task cards). A
+ * refusal (not on the team yet) leaves what is known. */
+export async function loadCareTeam(patientId: string): Promise<CareTeam | null> {
+  const client = api;
+  if (client === null || teamsLoading.has(patientId)) return careTeams.value[patientId] ?? null;
+  teamsLoading.add(patientId);
+  try {
+    const team = await client.request<CareTeam>("GET", `/api/v1/patients/${patientId}/care-team`, {
+      auth: true,
+    });
+    if (api !== client) return null;
+    careTeams.value = { ...careTeams.value, [patientId]: team };
+    return team;
+  } catch {
+    return null;
+  } finally {
+    teamsLoading.delete(patientId);
+  }
+}
+
+/** A colleague's name from the threads and care teams this page knows, else null. */
+export function nameOf(userId: string): string | null {
+  for (const conversation of conversations.value) {
+    const found = conversation.participants.find((p) => p.user_id === userId);
+    if (found) return found.display_name;
+  }
+  for (const team of Object.values(careTeams.value)) {
+    const found = team.members.find((m) => m.user_id === userId);
+    if (found) return found.display_name;
+  }
+  return null;
+}
+
+function requireApi(): ApiClient {
+  if (api === null) throw new Error("tasks need a signed-in session");
+  return api;
+}
