@@ -218,14 +218,17 @@ async def open_all(listeners: list[Listener], tally: Tally) -> list[Listener]:
             try:
                 await listener.open()
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-                tally.failed[
-                    type(exc).__name__ + (f" {exc}" if isinstance(exc, ConnectionError) else "")
-                ] += 1
+                tally.failed[_reason(exc)] += 1
                 return False
             return True
 
     opened = await asyncio.gather(*(one(listener) for listener in listeners))
     return [listener for listener, ok in zip(listeners, opened, strict=True) if ok]
+
+
+def _reason(exc: Exception) -> str:
+    """The exception's class; for a refusal by the server (an error frame), its code."""
+    return f"{type(exc).__name__} {exc}" if isinstance(exc, ConnectionError) else type(exc).__name__
 
 
 def hold_sockets(signals: Signals, url: str, specs: list[SocketSpec]) -> None:
@@ -358,7 +361,8 @@ async def _open_loop(
         await slots.acquire()
         task = asyncio.create_task(send(index, index % senders))
         tasks.add(task)
-        task.add_done_callback(lambda done: (tasks.discard(done), slots.release()))
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(lambda _: slots.release())
     await asyncio.gather(*tasks)
 
 
