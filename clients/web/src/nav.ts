@@ -15,6 +15,7 @@ const CLINICAL: readonly Role[] = ["pcp", "care_manager", "psychiatrist", "bh_cl
 export const NAV: readonly NavItem[] = [
   { label: "Conversations", path: "/", roles: CLINICAL },
   { label: "New referral", path: "/referrals/new", roles: CLINICAL },
+  { label: "Worklist", path: "/tasks", roles: CLINICAL },
   { label: "My messages", path: "/", roles: ["patient"] },
   { label: "Who viewed my record", path: "/access-log", roles: ["patient"] },
 ];

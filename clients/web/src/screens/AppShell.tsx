@@ -3,6 +3,8 @@ import type { Me } from "../api";
 import { conversations } from "../care/store";
 import { ComplianceScreen } from "../compliance/ComplianceScreen";
 import { conversationIdOf, path } from "../router";
+import { HandoffPrompt } from "../tasks/HandoffPrompt";
+import { Worklist } from "../tasks/Worklist";
 import { TopBar } from "../ui";
 import { AccessLog } from "./AccessLog";
 import { ConversationList } from "./ConversationList";
@@ -27,6 +29,7 @@ export function AppShell({ me }: { me: Me }) {
     <>
       <TopBar me={me} />
       <Screen me={me} current={path.value} />
+      {role !== "patient" && <HandoffPrompt me={me} />}
       <IdleWarning />
     </>
   );
@@ -42,6 +45,7 @@ function Screen({ me, current }: { me: Me; current: string }) {
     return id ? <Thread conversationId={id} me={me} /> : <ConversationList title="My messages" />;
   }
   if (current === "/referrals/new") return <ReferralForm />;
+  if (current === "/tasks") return <Worklist me={me} />;
   if (conversationId) return <Thread conversationId={conversationId} me={me} />;
   return <ConversationList />;
 }

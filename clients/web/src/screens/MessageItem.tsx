@@ -6,6 +6,7 @@ import { applyMessage } from "../care/store";
 import type { Conversation, HistoryVersion, Message } from "../care/types";
 import { describeError } from "../messages";
 import { api } from "../session";
+import { MakeTask } from "../tasks/MakeTask";
 import { Alert, when } from "../ui";
 
 interface Props {
@@ -14,9 +15,12 @@ interface Props {
   mine: boolean;
   repliedTo: Message | undefined;
   onReply: (message: Message) => void;
+  /** Set for staff: who may make a task from a message about a patient. */
+  myId?: string;
 }
 
-export function MessageItem({ message, conversation, mine, repliedTo, onReply }: Props) {
+export function MessageItem(props: Props) {
+  const { message, conversation, mine, repliedTo, onReply, myId } = props;
   const [editing, setEditing] = useState(false);
   const [history, setHistory] = useState<HistoryVersion[] | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -83,6 +87,9 @@ export function MessageItem({ message, conversation, mine, repliedTo, onReply }:
           <button type="button" class="link" onClick={() => onReply(message)}>
             Reply
           </button>
+        )}
+        {myId && conversation?.patient_id && message.kind === "user" && !redacted && (
+          <MakeTask message={message} conversation={conversation} myId={myId} />
         )}
         {changeable && !editing && (
           <button type="button" class="link" onClick={() => setEditing(true)}>

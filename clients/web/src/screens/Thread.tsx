@@ -14,6 +14,7 @@ import {
 import { lastSeq, typingNow } from "../care/threadState";
 import type { Conversation, Message } from "../care/types";
 import { describeError } from "../messages";
+import { WarmHandoffForm } from "../tasks/WarmHandoff";
 import { Alert, useFocusOnMount } from "../ui";
 import { Attachments } from "./Attachments";
 import { Compose } from "./Compose";
@@ -84,6 +85,7 @@ export function Thread({ conversationId, me }: { conversationId: string; me: Me 
             mine={message.sender_id === me.user.id}
             repliedTo={message.reply_to_seq ? bySeq.get(message.reply_to_seq) : undefined}
             onReply={setReplyTo}
+            myId={staff ? me.user.id : undefined}
           />
         ))}
         {thread.pending.map((pending) => (
@@ -110,6 +112,9 @@ export function Thread({ conversationId, me }: { conversationId: string; me: Me 
         />
       )}
       {conversation && <Attachments conversationId={conversationId} newestSeq={newest} />}
+      {me.user.role === "pcp" && conversation?.patient_id && (
+        <WarmHandoffForm patientId={conversation.patient_id} conversationId={conversationId} />
+      )}
     </main>
   );
 }

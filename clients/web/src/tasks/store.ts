@@ -13,6 +13,8 @@ export const tasks = signal<TaskMap>({});
 /** Care teams by patient id: the names of people tasks mention. */
 export const careTeams = signal<Record<string, CareTeam>>({});
 export const tasksLoaded = signal(false);
+/** Said at the top of the worklist when a task left it (someone else claimed it first). */
+export const taskNotice = signal<string | null>(null);
 
 const PAGE = 200;
 
@@ -46,11 +48,18 @@ export function applyTasks(incoming: readonly Task[]): void {
   }
 }
 
+/** A task I may no longer see (claimed by someone else, reassigned away). */
+export function forgetTask(taskId: string): void {
+  const { [taskId]: _gone, ...rest } = tasks.value;
+  tasks.value = rest;
+}
+
 export function clearTasks(): void {
   api = null;
   tasks.value = {};
   careTeams.value = {};
   tasksLoaded.value = false;
+  taskNotice.value = null;
   teamsLoading.clear();
 }
 

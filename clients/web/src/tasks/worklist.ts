@@ -46,7 +46,8 @@ export interface Sections {
 const RECENT_MS = 24 * 60 * 60 * 1000;
 
 export function isOverdue(task: Task, now: number): boolean {
-  return isActive(task) && (task.overdue || (task.due_at !== null && Date.parse(task.due_at) < now));
+  const pastDue = task.due_at !== null && Date.parse(task.due_at) < now;
+  return isActive(task) && (task.overdue || pastDue);
 }
 
 export function inMyQueue(task: Task, me: Me): boolean {
