@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from bench.clients import Crew, SocketSpec, hold_sockets, relay_messages
 from bench.databases import scratch_postgres
 from bench.options import Sizes
+from bench.scenarios import WARM_UP_SOCKETS
 from bench.servers import Served, free_port, relay_command, serving
 from bench.stats import latency_summary, percentile
 from huddle.db import Database
@@ -66,9 +67,14 @@ def relay(sizes: Sizes, work_dir: Path) -> dict[str, Any]:
 
 def _idle_sockets(served: Served, sizes: Sizes, *, deflate: bool) -> dict[str, Any]:
     """RSS growth per idle socket, with or without permessage-deflate offered."""
+    spec = SocketSpec(json.dumps({"type": "join", "rooms": []}), deflate=deflate)
+    warm_up = Crew()  # as in scenario (d): one-off costs are not per socket
+    warm_up.start(hold_sockets, served.ws_url, [spec] * WARM_UP_SOCKETS)
+    warm_up.wait_ready(SETUP_TIMEOUT_SECONDS)
+    warm_up.stop()
+    warm_up.results(SETUP_TIMEOUT_SECONDS)
     rss_before = served.rss_kib()
     idle = Crew()
-    spec = SocketSpec(json.dumps({"type": "join", "rooms": []}), deflate=deflate)
     try:
         parts = max(1, -(-sizes.idle_sockets // 2_500))
         for i in range(parts):

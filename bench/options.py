@@ -55,6 +55,7 @@ class Options:
     sqlite: bool
     ceilings: bool
     profile: bool
+    deflate: bool
     output: Path
 
 
@@ -85,6 +86,12 @@ def parse(argv: list[str] | None = None) -> Options:
         "off in tiny mode)",
     )
     parser.add_argument(
+        "--no-deflate",
+        action="store_false",
+        dest="deflate",
+        help="(d)'s idle sockets do not offer permessage-deflate",
+    )
+    parser.add_argument(
         "--output", type=Path, default=Path("bench/results"), help="directory for the JSON"
     )
     for size in dataclasses.fields(Sizes):
@@ -112,5 +119,6 @@ def parse(argv: list[str] | None = None) -> Options:
         sqlite=args.sqlite,
         ceilings=args.ceilings,
         profile=args.profile if args.profile is not None else args.mode != "tiny",
+        deflate=args.deflate,
         output=args.output,
     )
