@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,24 @@ def run_huddle(
                 say(f"  ({letter}) failed: {exc!r}")
                 run[letter] = {"error": repr(exc)}
         run["server_rss_kib_end"] = served.rss_kib()
+    run["server_log_problems"] = log_problems(home / "server.log")
     return run
+
+
+def log_problems(log: Path) -> dict[str, int]:
+    """Warnings and errors in the server's JSON log, counted by logger, message and
+    error type (the scratch directory and its log go when the run ends)."""
+    found: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("WARNING", "ERROR"):
+            error = entry.get("error") or {}
+            kind = error.get("type", "") if isinstance(error, dict) else ""
+            found[f"{entry['level']} {entry.get('logger')}: {entry.get('msg')} {kind}".strip()] += 1
+    return dict(found.most_common(20))
 
 
 def main(argv: list[str] | None = None) -> int:
