@@ -48,9 +48,9 @@ async def scroll_to_top_of(page: Page, selector: str) -> None:
     await page.locator(selector).evaluate("section => section.scrollIntoView()")
 
 
-async def shoot(page: Page, directory: Path, name: str) -> None:
+async def shoot(page: Page, directory: Path, name: str, *, full_page: bool = False) -> None:
     await settle(page)
-    await page.screenshot(path=directory / f"{name}.png")
+    await page.screenshot(path=directory / f"{name}.png", full_page=full_page)
     print(f"saved {directory / name}.png")
 
 
@@ -67,11 +67,16 @@ async def take_all(base_url: str, directory: Path) -> None:
             page = await signed_in(browser, base_url, "pcp@example.org", DESKTOP)
             await shoot(page, directory, "conversations")
             await page.locator("a[href^='/conversations/']").first.click()
-            await expect(page.locator("#thread-title")).to_be_visible()
-            await shoot(page, directory, "thread")
+            await expect(page.locator("li.message").first).to_be_visible()
+            await shoot(page, directory, "thread", full_page=True)
             await page.goto("/referrals/new")
             await expect(page.locator("#referral-form-title")).to_be_visible()
             await shoot(page, directory, "referral-form")
+
+            page = await signed_in(browser, base_url, "care@example.org", DESKTOP)
+            await page.goto("/tasks")
+            await expect(page.locator("#worklist-title")).to_be_visible()
+            await shoot(page, directory, "worklist")
 
             page = await signed_in(browser, base_url, "patient@example.org", PHONE)
             await shoot(page, directory, "patient")
@@ -101,6 +106,8 @@ def main() -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="huddle-screenshots-") as home:
         env = server_environment(Path(home), HUDDLE_WEB_DIST_DIR=str(WEB_DIST))
+        # The page's origin must be the public URL's, or its WebSocket is refused.
+        env["HUDDLE_PUBLIC_URL"] = f"http://127.0.0.1:{env['HUDDLE_PORT']}"
         load_demo(env)
         server = ServerProcess(env, Path(home) / "serve.log")
         server.start()
