@@ -60,7 +60,10 @@ def small_window_socket(server: ServerProcess) -> socket.socket:
 async def test_a_client_that_stops_reading_is_cut_off_then_resumes_without_loss(clients) -> None:  # type: ignore[no-untyped-def]
     care, pcp = await clients("care@example.org"), await clients("pcp@example.org")
     conversation = await patient_thread(care)
-    ready = await pcp.connect(sock=small_window_socket(pcp.server), max_queue=1, compression=None)
+    # No client-side keepalive either: its pongs would wait behind the unread frames.
+    ready = await pcp.connect(
+        sock=small_window_socket(pcp.server), max_queue=1, compression=None, ping_interval=None
+    )
     cursor = ready["conversations"][conversation]
 
     # The PCP's client reads nothing while the care manager sends, until the server
