@@ -45,6 +45,9 @@ async def people(browser: Browser, live_server: str) -> AsyncIterator[Callable[.
 async def open_referral_thread(page: Page) -> None:
     await page.get_by_role("link", name=REFERRAL_THREAD).click()
     await expect(page.get_by_role("heading", name=f"{PATIENT}: {REFERRAL_THREAD}")).to_be_visible()
+    # Start once the socket is live: a thread read over REST before the socket's first
+    # `ready` can miss a message sent in between (docs/web-client.md, Known limits).
+    await expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_have_count(0)
 
 
 async def open_worklist(page: Page) -> None:
@@ -222,3 +225,33 @@ async def test_a_warm_handoff_is_accepted_by_the_consultant_and_the_pcp_sees_it_
             "listitem", name="Warm handoff: the patient is here now"
         )
     ).to_contain_text(PATIENT)
+
+
+async def test_a_declined_warm_handoff_passes_to_the_next_consultant(
+    people,  # type: ignore[no-untyped-def]
+) -> None:
+    pcp: Page = await people(PCP)
+    consultant: Page = await people(BH, **PHONE)
+    await open_worklist(pcp)
+    handoff = pcp.get_by_role("region", name="Warm handoff")
+    await handoff.get_by_label("Patient", exact=True).select_option(
+        label=f"{PATIENT} (MRN RCH-100001)"
+    )
+    await handoff.get_by_role("button", name="Patient is here now").click()
+    await expect(handoff.get_by_role("status")).to_contain_text("waiting for an answer")
+
+    prompt = consultant.get_by_role("alertdialog", name="Warm handoff: a patient is here now")
+    await expect(prompt.get_by_role("button", name="Accept")).to_be_focused()
+    await consultant.keyboard.press("Tab")
+    await consultant.keyboard.press("Enter")  # Decline…
+    reason = prompt.get_by_label("Why are you declining?")
+    await expect(reason).to_be_focused()
+    assert await serious_violations(consultant) == []  # the prompt at 360 px
+    await reason.fill("With a patient in crisis until 3 pm")
+    await prompt.get_by_role("button", name="Decline", exact=True).click()
+    await expect(prompt).to_have_count(0)
+
+    # It went on to the psychiatrist at once, and the PCP hears where it went.
+    await expect(handoff.get_by_role("status")).to_have_text(
+        re.compile(r"Warm handoff sent to Dr\. Sam Okafor \(passed on once\): waiting")
+    )

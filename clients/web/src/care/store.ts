@@ -4,7 +4,7 @@
 import { signal } from "@preact/signals";
 
 import { type ApiClient, ApiError } from "../api";
-import { applyTasks, clearTasks, startTasks } from "../tasks/store";
+import { applyTasks, clearTasks, startTasks, tasksLive } from "../tasks/store";
 import { Realtime, type ConnectionStatus, type RealtimeHandlers } from "./realtime";
 import {
   EMPTY_THREAD,
@@ -55,7 +55,7 @@ export async function startCare(care: CareSession): Promise<void> {
   api = care.api;
   realtime = new Realtime(handlers());
   realtime.start();
-  if (care.staff) startTasks(care.api).catch(() => {}); // a failed load shows no tasks
+  if (care.staff) startTasks(care.api);
   await loadOverview();
 }
 
@@ -185,6 +185,7 @@ function handlers(): RealtimeHandlers {
     onOverviewChanged: refreshOverviewSoon,
     onStatus(status) {
       connection.value = status;
+      if (status === "live" && session?.staff) tasksLive();
     },
     onSendRefused(clientMsgId, detail) {
       const updated = Object.fromEntries(

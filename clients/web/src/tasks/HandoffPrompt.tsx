@@ -19,6 +19,7 @@ export function HandoffPrompt({ me: signedIn }: { me: SignedIn }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const accept = useRef<HTMLButtonElement>(null);
+  const focusBefore = useRef<Element | null>(null);
   const task = handoffsAwaitingMe(tasks.value, me).find((t) => !later.has(t.id));
   const asker = task ? personName(task.created_by, me) : "";
   const patient = task ? (patients.value[task.patient_id]?.full_name ?? "a patient") : "";
@@ -26,9 +27,17 @@ export function HandoffPrompt({ me: signedIn }: { me: SignedIn }) {
   useEffect(() => {
     setDeclining(false);
     setError(null);
-    if (task) accept.current?.focus();
+    if (task) {
+      focusBefore.current ??= document.activeElement;
+      accept.current?.focus();
+    } else if (focusBefore.current instanceof HTMLElement) {
+      // Answered: the keyboard goes back to where it was when the prompt came.
+      if (focusBefore.current.isConnected) focusBefore.current.focus();
+      focusBefore.current = null;
+    }
   }, [task?.id]);
   if (!task) return null;
+  const putOff = () => setLater(new Set([...later, task.id]));
 
   const answer = async (status: "accepted" | "declined", reason?: string) => {
     if (busy) return;
@@ -50,6 +59,9 @@ export function HandoffPrompt({ me: signedIn }: { me: SignedIn }) {
       role="alertdialog"
       aria-labelledby="handoff-title"
       aria-describedby="handoff-text"
+      onKeyDown={(event) => {
+        if (event.key === "Escape" && !declining) putOff();
+      }}
     >
       <h2 id="handoff-title">Warm handoff: a patient is here now</h2>
       <div id="handoff-text">
@@ -85,11 +97,7 @@ export function HandoffPrompt({ me: signedIn }: { me: SignedIn }) {
           >
             Decline…
           </button>
-          <button
-            type="button"
-            class="link"
-            onClick={() => setLater(new Set([...later, task.id]))}
-          >
+          <button type="button" class="link" onClick={putOff}>
             Later (keep it on my worklist)
           </button>
         </div>

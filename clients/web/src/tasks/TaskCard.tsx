@@ -56,7 +56,7 @@ export function TaskCard(props: { task: Task; me: Me; now: number; idPrefix: str
     }
   };
   const run = (action: Action) => {
-    if (action === "decline" || action === "cancel") setAsking(action);
+    if (asksReason(action)) setAsking(action);
     else if (action === "claim") void act(() => claimTask(task.id));
     else void act(() => changeStatus(task.id, ACTION_STATUS[action]));
   };
@@ -88,7 +88,7 @@ export function TaskCard(props: { task: Task; me: Me; now: number; idPrefix: str
             type="button"
             class={action === "claim" || action === "accept" ? "" : "secondary"}
             disabled={busy}
-            aria-expanded={action === asking ? true : undefined}
+            aria-expanded={asksReason(action) ? action === asking : undefined}
             onClick={() => run(action)}
           >
             {ACTION_WORDS[action]}
@@ -110,6 +110,10 @@ export function TaskCard(props: { task: Task; me: Me; now: number; idPrefix: str
       {open && <TaskDetails task={task} me={me} />}
     </li>
   );
+}
+
+function asksReason(action: Action): action is "decline" | "cancel" {
+  return action === "decline" || action === "cancel";
 }
 
 /** Declining or cancelling needs a reason (the server refuses one without). */

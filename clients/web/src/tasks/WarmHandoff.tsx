@@ -93,7 +93,8 @@ export function handoffWords(task: Task): string {
     return "Not accepted in time, and no other consultant is available.";
   }
   if (task.status === "open") {
-    const passed = task.escalations > 0 ? ` (passed on ${task.escalations}×)` : "";
+    const times = task.escalations === 1 ? "once" : `${task.escalations} times`;
+    const passed = task.escalations > 0 ? ` (passed on ${times})` : "";
     const due = task.due_at === null ? "" : `, due ${when(task.due_at)}`;
     return `Warm handoff sent to ${consultant}${passed}: waiting for an answer${due}.`;
   }

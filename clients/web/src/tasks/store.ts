@@ -1,5 +1,5 @@
-// The tasks this page knows, as signals: loaded from the worklist endpoints when the
-// care screens start, then kept current by task.* frames (care/realtime.ts) merged by
+// The tasks this page knows, as signals: loaded from the worklist endpoints once the
+// socket is live, then kept current by task.* frames (care/realtime.ts) merged by
 // revision. PHI: `clearTasks` empties it at sign-out and idle logoff (via clearCareState).
 
 import { signal } from "@preact/signals";
@@ -21,9 +21,15 @@ const PAGE = 200;
 let api: ApiClient | null = null;
 const teamsLoading = new Set<string>();
 
-export async function startTasks(client: ApiClient): Promise<void> {
+export function startTasks(client: ApiClient): void {
   api = client;
-  await loadTasks();
+}
+
+/** The socket is live. The first time, load the lists: only now, after `ready`, does a
+ * list hold every task changed before the socket's starting point (loaded earlier, a
+ * task made in between would be in neither). Later reconnects resume instead. */
+export function tasksLive(): void {
+  if (!tasksLoaded.value) loadTasks().catch(() => {}); // a failed load shows no tasks
 }
 
 /** Mine, my role's queue, and everything else I may see (overdue, what I asked for). */
