@@ -113,7 +113,11 @@ export function Thread({ conversationId, me }: { conversationId: string; me: Me 
       )}
       {conversation && <Attachments conversationId={conversationId} newestSeq={newest} />}
       {me.user.role === "pcp" && conversation?.patient_id && (
-        <WarmHandoffForm patientId={conversation.patient_id} conversationId={conversationId} />
+        <WarmHandoffForm
+          patientId={conversation.patient_id}
+          // The handoff's notes go to its thread: never one the patient reads.
+          conversationId={conversation.kind === "patient" ? undefined : conversationId}
+        />
       )}
     </main>
   );
