@@ -202,6 +202,7 @@ async def test_a_warm_handoff_is_accepted_by_the_consultant_and_the_pcp_sees_it_
 
     # The consultant's prompt arrives live and takes the keyboard focus.
     prompt = consultant.get_by_role("alertdialog", name="Warm handoff: a patient is here now")
+    await expect(prompt).to_contain_text("Dr. Priya Chandra asks you to see Maria Delgado now")
     await expect(prompt).to_contain_text("Exam room 4, PHQ-9 of 17")
     accept = prompt.get_by_role("button", name="Accept")
     await expect(accept).to_be_focused()

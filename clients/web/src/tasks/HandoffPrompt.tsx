@@ -30,6 +30,8 @@ export function HandoffPrompt({ me: signedIn }: { me: SignedIn }) {
     if (task) {
       focusBefore.current ??= document.activeElement;
       accept.current?.focus();
+      // The handoff put me on the care team: the patient's name is mine to read now.
+      if (!patients.value[task.patient_id]) loadOverview().catch(() => {});
     } else if (focusBefore.current instanceof HTMLElement) {
       // Answered: the keyboard goes back to where it was when the prompt came.
       if (focusBefore.current.isConnected) focusBefore.current.focus();
