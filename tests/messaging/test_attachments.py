@@ -16,7 +16,7 @@ from huddle.messaging import attachments
 from huddle.protect.models import AuditEvent
 from tests.conftest import bearer, make_clinic, sign_in
 from tests.messaging.conftest import Thread
-from tests.messaging.test_messages import start_patient_thread
+from tests.messaging.test_messages import send, start_patient_thread
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\nLab result: HbA1c 6.1%\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06rash-photo"
@@ -44,6 +44,12 @@ async def audit_events(thread: Thread, response: httpx.Response) -> list[AuditEv
         return list(rows.all())
 
 
+async def send_with(thread: Thread, conversation: str, role: Role, attachment_id: str) -> None:
+    """Send the file with a message: until then only its uploader sees it."""
+    sent = await send(thread, conversation, role, "A file for you", attachment_ids=[attachment_id])
+    assert sent.status_code == 201, sent.text
+
+
 def blob_path(thread: Thread, attachment_id: str) -> Path:
     return LocalBlobStore(thread.server.rt.settings.blob_dir).path_of(attachment_id)
 
@@ -57,6 +63,7 @@ async def test_staff_and_patient_round_trip_sealed_files(thread: Thread) -> None
         sent = await upload(thread, conversation, role, content, name)
         assert sent.status_code == 201, sent.text
         body = sent.json()
+        await send_with(thread, conversation, role, body["id"])
         assert (body["filename"], body["media_type"], body["size"]) == (
             name,
             media_type,
@@ -89,6 +96,7 @@ async def test_staff_and_patient_round_trip_sealed_files(thread: Thread) -> None
 async def test_uploads_and_downloads_are_audited_with_the_patient(thread: Thread) -> None:
     conversation = await start_patient_thread(thread)
     sent = await upload(thread, conversation, Role.PCP, PDF, "labs.pdf")
+    await send_with(thread, conversation, Role.PCP, sent.json()["id"])
     got = await thread.server.client.get(
         f"/api/v1/attachments/{sent.json()['id']}", headers=await thread.headers(Role.PATIENT)
     )
@@ -152,6 +160,7 @@ async def test_outsiders_other_organizations_and_anonymous_callers_get_nothing(
 ) -> None:
     conversation = await start_patient_thread(thread)
     sent = (await upload(thread, conversation, Role.PCP, PDF, "labs.pdf")).json()
+    await send_with(thread, conversation, Role.PCP, sent["id"])
     other = await make_clinic(thread.server.rt)
     stranger = bearer((await sign_in(thread.server.client, other.email(Role.PCP)))["access_token"])
     outsider = await thread.headers(Role.PSYCHIATRIST)

@@ -15,6 +15,7 @@ from huddle.messaging import attachments
 from huddle.protect.models import AuditEvent
 from tests.messaging.conftest import Thread
 from tests.messaging.test_attachments import PDF, PNG, blob_path, upload
+from tests.messaging.test_labels import staff_thread_with_outsider
 from tests.messaging.test_messages import send, start_patient_thread
 
 
@@ -126,3 +127,68 @@ async def test_files_never_sent_are_swept_after_a_day_and_audited(thread: Thread
         )
     assert event.patient_id == uuid.UUID(thread.patient_id)
     assert event.actor_user_id is None
+
+
+async def listed(thread: Thread, conversation: str, role: Role) -> list[str]:
+    response = await thread.server.client.get(
+        f"/api/v1/conversations/{conversation}/attachments", headers=await thread.headers(role)
+    )
+    return [a["id"] for a in response.json()["attachments"]]
+
+
+async def fetch(thread: Thread, attachment_id: str, role: Role) -> int:
+    response = await thread.server.client.get(
+        f"/api/v1/attachments/{attachment_id}", headers=await thread.headers(role)
+    )
+    return response.status_code
+
+
+async def test_a_file_not_yet_sent_is_its_uploaders_draft(thread: Thread) -> None:
+    conversation = await start_patient_thread(thread)
+    draft = await uploaded(thread, conversation, Role.PCP, PDF)
+    assert await listed(thread, conversation, Role.PCP) == [draft]
+    assert await listed(thread, conversation, Role.PATIENT) == []
+    assert await fetch(thread, draft, Role.PATIENT) == 404
+
+    await send(thread, conversation, Role.PCP, "Your labs", attachment_ids=[draft])
+    assert await listed(thread, conversation, Role.PATIENT) == [draft]
+    assert await fetch(thread, draft, Role.PATIENT) == 200
+
+
+async def test_files_sent_with_a_part2_message_are_withheld_like_it(thread: Thread) -> None:
+    conversation = await staff_thread_with_outsider(thread)
+    file = await uploaded(thread, conversation, Role.PCP, PDF)
+    sent = await send(
+        thread,
+        conversation,
+        Role.PCP,
+        "AUDIT-C 9; started naltrexone",
+        sensitivity="substance_use_part2",
+        attachment_ids=[file],
+    )
+    assert sent.status_code == 201, sent.text
+
+    assert await listed(thread, conversation, Role.PSYCHIATRIST) == []
+    refused = await thread.server.client.get(
+        f"/api/v1/attachments/{file}", headers=await thread.headers(Role.PSYCHIATRIST)
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "part2_withheld"
+    assert b"HbA1c" not in refused.content
+    assert await listed(thread, conversation, Role.PCP) == [file]
+
+
+async def test_redacting_a_message_deletes_its_files(thread: Thread) -> None:
+    conversation = await start_patient_thread(thread)
+    file = await uploaded(thread, conversation, Role.PCP, PDF)
+    sent = await send(thread, conversation, Role.PCP, "Wrong patient's labs", attachment_ids=[file])
+
+    redacted = await thread.server.client.delete(
+        f"/api/v1/messages/{sent.json()['id']}", headers=await thread.headers(Role.PCP)
+    )
+    assert redacted.status_code == 200, redacted.text
+    assert redacted.json()["attachment_ids"] == []
+    for role in (Role.PCP, Role.PATIENT):
+        assert await fetch(thread, file, role) == 404
+        assert await listed(thread, conversation, role) == []
+    assert not blob_path(thread, file).exists()

@@ -112,6 +112,12 @@ async def test_files_in_a_part2_thread_are_withheld_too(thread: Thread) -> None:
         headers=pcp,
     )
     assert uploaded.status_code == 201, uploaded.text
+    sent = await thread.server.client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"body": "Taper plan attached", "attachment_ids": [uploaded.json()["id"]]},
+        headers=pcp,
+    )
+    assert sent.status_code == 201, sent.text
     outsider = await thread.headers(Role.PSYCHIATRIST)
     listing = await thread.server.client.get(
         f"/api/v1/conversations/{conversation}/attachments", headers=outsider

@@ -10,12 +10,13 @@ Uploads, lists and downloads are audited with the conversation's patient.
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from huddle.actor import Actor
 from huddle.blobs import BlobMissing, BlobStore, LocalBlobStore
@@ -28,6 +29,8 @@ from huddle.protect.crypto import Binding, DecryptionFailed
 from huddle.protect.policy import Sensitivity
 from huddle.runtime import Runtime
 from huddle.unit_of_work import UnitOfWork, unit_of_work
+
+log = logging.getLogger("huddle.attachments")
 
 OWNER_TYPE = "conversation"
 TABLE = "attachments"
@@ -225,8 +228,8 @@ async def ids_by_message(
 async def sweep_unsent(rt: Runtime, limit: int = 500) -> int:
     """Delete files uploaded but not sent with a message within UNSENT_KEPT_FOR (the
     upload was abandoned): row and blob, each audited. Several instances may sweep at
-    once (rows are taken under SKIP LOCKED). Returns how many were deleted."""
-    store = blob_store(rt)
+    once (rows are taken under SKIP LOCKED). Returns how many were deleted; a file that
+    fails is logged (its id only) and left for the next pass."""
     cutoff = rt.clock.now() - UNSENT_KEPT_FOR
     async with rt.db.transaction() as db:
         candidates = list(
@@ -238,71 +241,87 @@ async def sweep_unsent(rt: Runtime, limit: int = 500) -> int:
         )
     swept = 0
     for attachment_id in candidates:
-        async with unit_of_work(rt) as uow:
-            row = (
-                await uow.db.execute(
-                    select(Attachment, Conversation)
-                    .join(Conversation, Conversation.id == Attachment.conversation_id)
-                    .where(Attachment.id == attachment_id, Attachment.message_id.is_(None))
-                    .with_for_update(of=Attachment, skip_locked=True)
-                )
-            ).one_or_none()
-            if row is None:
-                continue  # sent meanwhile, or another instance has it
-            attachment, conversation = row
-            await uow.db.delete(attachment)
-            uow.audit(
-                Action.DELETE,
-                TABLE,
-                attachment.id,
-                patient_id=conversation.patient_id,
-                organization_id=conversation.organization_id,
-                reason="never sent with a message",
-            )
-        # After commit: a crash in between leaves only ciphertext nobody can reach.
-        await store.delete(str(attachment_id))
-        swept += 1
+        try:
+            swept += await _sweep_one(rt, attachment_id)
+        except Exception as exc:
+            fields = {"attachment_id": str(attachment_id), "error": type(exc).__name__}
+            log.warning("unsent attachment not swept", extra={"fields": fields})
     return swept
+
+
+async def _sweep_one(rt: Runtime, attachment_id: uuid.UUID) -> bool:
+    async with unit_of_work(rt) as uow:
+        row = (
+            await uow.db.execute(
+                select(Attachment, Conversation)
+                .join(Conversation, Conversation.id == Attachment.conversation_id)
+                .where(Attachment.id == attachment_id, Attachment.message_id.is_(None))
+                .with_for_update(of=Attachment, skip_locked=True)
+            )
+        ).one_or_none()
+        if row is None:
+            return False  # sent meanwhile, or another instance has it
+        attachment, conversation = row
+        await uow.db.delete(attachment)
+        uow.audit(
+            Action.DELETE,
+            TABLE,
+            attachment.id,
+            patient_id=conversation.patient_id,
+            organization_id=conversation.organization_id,
+            reason="unsent_expired",
+        )
+    # After commit: a crash in between leaves only ciphertext nobody can reach.
+    await delete_blobs(rt, [attachment_id])
+    return True
 
 
 async def list_attachments(
     rt: Runtime, actor: Actor, conversation_id: uuid.UUID
 ) -> list[AttachmentView]:
-    """A conversation's files, oldest first (participants only, else NotFound); one
+    """A conversation's files, oldest first (participants only, else NotFound): those
+    sent with a message the caller may read, and the caller's own not yet sent. One
     audited read."""
     async with unit_of_work(rt, actor=actor) as uow:
         conversation = await _joined(uow, actor, conversation_id)
+        reader = await access.reader_for(uow, actor, conversation)
         rows = (
-            await uow.db.scalars(
-                select(Attachment)
-                .where(Attachment.conversation_id == conversation.id)
+            await uow.db.execute(
+                select(Attachment, Message)
+                .outerjoin(Message, Message.id == Attachment.message_id)
+                .where(Attachment.conversation_id == conversation.id, _reachable_by(actor))
                 .order_by(Attachment.created_at, Attachment.id)
             )
         ).all()
+        shown = [a for a, message in rows if not _withheld(reader, message)]
         uow.audit(
             Action.READ,
             "conversation",
             conversation.id,
             patient_id=conversation.patient_id,
             content="attachments",
-            count=str(len(rows)),
+            count=str(len(shown)),
         )
-        return [_view(row, await _filename(uow, conversation, row)) for row in rows]
+        return [_view(row, await _filename(uow, conversation, row)) for row in shown]
 
 
 async def download_attachment(rt: Runtime, actor: Actor, attachment_id: uuid.UUID) -> Download:
-    """The decrypted file (participants of its conversation only, else NotFound).
-    A missing or altered blob raises DecryptionFailed (500 data_integrity), audited as
-    an integrity failure. Audited as a read."""
+    """The decrypted file (participants of its conversation only, and only once sent,
+    except to its uploader; else NotFound). A file sent with a message the caller may
+    not read is refused like the message (Forbidden, audited). A missing or altered
+    blob raises DecryptionFailed (500 data_integrity), audited as an integrity failure.
+    Audited as a read."""
     async with unit_of_work(rt, actor=actor) as uow:
         row = await uow.db.execute(
-            select(Attachment, Conversation)
+            select(Attachment, Conversation, Message)
             .join(Conversation, Conversation.id == Attachment.conversation_id)
             .join(Participant, Participant.conversation_id == Conversation.id)
+            .outerjoin(Message, Message.id == Attachment.message_id)
             .where(
                 Attachment.id == attachment_id,
                 Participant.user_id == actor.user_id,
                 Conversation.organization_id == actor.organization_id,
+                _reachable_by(actor),
             )
         )
         found = row.first()
@@ -310,8 +329,16 @@ async def download_attachment(rt: Runtime, actor: Actor, attachment_id: uuid.UUI
             raise uow.refuse(
                 NotFound("No such attachment."), Action.READ, "attachment", attachment_id
             )
-        attachment, conversation = found
+        attachment, conversation, message = found
         await _require_content_access(uow, actor, conversation)
+        if _withheld(await access.reader_for(uow, actor, conversation), message):
+            raise uow.refuse(
+                Forbidden("This file is restricted to the named care team.", code="part2_withheld"),
+                Action.READ,
+                "attachment",
+                attachment.id,
+                patient_id=conversation.patient_id,
+            )
         try:
             sealed = await blob_store(rt).get(str(attachment.id))
         except BlobMissing:
@@ -332,6 +359,41 @@ async def download_attachment(rt: Runtime, actor: Actor, attachment_id: uuid.UUI
             conversation_id=str(conversation.id),
         )
         return Download(_view(attachment, name), content)
+
+
+async def remove_with_message(
+    uow: UnitOfWork, conversation: Conversation, message: Message
+) -> list[uuid.UUID]:
+    """Delete the files sent with a message being redacted, within its unit of work
+    (audited). Returns their ids: delete their blobs once that has committed."""
+    rows = (
+        await uow.db.scalars(select(Attachment).where(Attachment.message_id == message.id))
+    ).all()
+    for attachment in rows:
+        await uow.db.delete(attachment)
+        uow.audit(
+            Action.DELETE,
+            TABLE,
+            attachment.id,
+            patient_id=conversation.patient_id,
+            reason="message_redacted",
+        )
+    return [a.id for a in rows]
+
+
+async def delete_blobs(rt: Runtime, attachment_ids: list[uuid.UUID]) -> None:
+    store = blob_store(rt)
+    for attachment_id in attachment_ids:
+        await store.delete(str(attachment_id))
+
+
+def _reachable_by(actor: Actor) -> ColumnElement[bool]:
+    # A file not yet sent with a message is its uploader's draft.
+    return or_(Attachment.message_id.is_not(None), Attachment.uploader_id == actor.user_id)
+
+
+def _withheld(reader: access.Reader, message: Message | None) -> bool:
+    return message is not None and access.content_label(reader, message)[1]
 
 
 async def _joined(uow: UnitOfWork, actor: Actor, conversation_id: uuid.UUID) -> Conversation:

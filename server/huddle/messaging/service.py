@@ -334,6 +334,7 @@ async def redact_message(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> Me
         conversation, message = await _own_message(uow, actor, message_id)
         message.body = None
         message.redacted_at = rt.clock.now()
+        removed_files = await attachments.remove_with_message(uow, conversation, message)
         await uow.db.execute(
             update(MessageVersion).where(MessageVersion.message_id == message.id).values(body=None)
         )
@@ -347,7 +348,9 @@ async def redact_message(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> Me
         )
         await _publish(uow, conversation, "message.updated", message)
         reader = await reader_for(uow, actor, conversation)
-        return await _message_view(uow, conversation, message, reader)
+        view = await _message_view(uow, conversation, message, reader)
+    await attachments.delete_blobs(rt, removed_files)
+    return view
 
 
 async def message_history(rt: Runtime, actor: Actor, message_id: uuid.UUID) -> list[VersionView]:

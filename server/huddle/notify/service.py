@@ -58,7 +58,7 @@ async def message_waiting(uow: UnitOfWork, conversation: Conversation, message: 
     The caller holds the conversation row locked (messaging.append_message), so two
     messages appended at once cannot both miss each other's pending notification.
     """
-    # Only patient threads have patient participants.
+    # Patients take part only in threads about a patient (theirs).
     if conversation.patient_id is None or message.sender_id is None:
         return
     now = uow.rt.clock.now()

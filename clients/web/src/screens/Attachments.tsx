@@ -6,8 +6,8 @@ import { api } from "../session";
 import { Alert } from "../ui";
 
 /** Files of one conversation: download links (the cookie authenticates them) and upload.
- * The list is read again whenever the thread moves on (`newestSeq`), since uploads by
- * others are not announced live. */
+ * An upload is sent at once with a short message naming it, which reaches the others
+ * live; the list is read again whenever the thread moves on (`newestSeq`). */
 export function Attachments(props: { conversationId: string; newestSeq: number }) {
   const { conversationId, newestSeq } = props;
   const [files, setFiles] = useState<Attachment[]>([]);
@@ -31,11 +31,20 @@ export function Attachments(props: { conversationId: string; newestSeq: number }
     setBusy(true);
     setError(null);
     try {
-      await api.request(
+      const stored = await api.request<Attachment>(
         "POST",
         `${base}?filename=${encodeURIComponent(chosen.name)}`,
         { auth: true, file: chosen },
       );
+      // An upload is its uploader's draft until a message carries it to the others.
+      await api.request("POST", `/api/v1/conversations/${conversationId}/messages`, {
+        auth: true,
+        body: {
+          body: `Shared a file: ${stored.filename}`,
+          client_msg_id: crypto.randomUUID(),
+          attachment_ids: [stored.id],
+        },
+      });
       form.reset();
       setChosen(null);
       await load();
