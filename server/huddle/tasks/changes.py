@@ -18,6 +18,7 @@ from huddle.identity.models import User
 from huddle.messaging import service as messaging
 from huddle.protect.audit import Action
 from huddle.protect.crypto import Binding
+from huddle.protect.policy import PatientAction
 from huddle.tasks.access import concerned
 from huddle.tasks.models import Task, TaskEvent, TaskRevision
 from huddle.tasks.states import Change, Status, frame_for
@@ -124,9 +125,13 @@ async def resolve_assignee(
 ) -> tuple[uuid.UUID | None, str | None]:
     """(assignee user, assignee role queue). A named assignee must be an active
     clinician of the organization and joins the patient's care team; with neither
-    given, the task is the caller's own."""
+    given, the task is the caller's own.
+
+    Assigning puts someone on the care team (now, or when a queue member claims it), so
+    only care-team members may: break-glass access must not turn into membership."""
     if user_id is not None and role is not None:
         raise Invalid("Assign to a person or to a role queue, not both.", code="invalid_assignee")
+    await care.authorize_patient(uow, actor, patient_id, PatientAction.MANAGE_CARE_TEAM)
     if role is not None:
         if role not in CLINICAL_ROLES:
             raise Invalid("Role queues are for clinical roles.", code="invalid_assignee")
