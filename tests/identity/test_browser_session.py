@@ -228,3 +228,19 @@ async def test_a_cross_site_form_cannot_sign_the_browser_in(server: Server, clin
         assert answer.status_code == 415, answer.text
         assert error_code(answer) == "json_required"
         assert answer.headers.get_list("set-cookie") == []
+
+
+async def test_a_refresh_of_an_ended_session_expires_the_cookies(
+    server: Server, clinic: Clinic
+) -> None:
+    cookies = await browser_sign_in(server, clinic.email(Role.PCP))
+    stale = cookies.auth() | cookies.csrf
+    signed_out = await server.client.post(f"{BROWSER}/logout", headers=stale)
+    assert signed_out.status_code == 204
+
+    # A tab still holding the old cookies tries to refresh: 401, and they are expired.
+    answer = await server.client.post(f"{BROWSER}/refresh", headers=stale)
+    assert answer.status_code == 401
+    expired = BrowserCookies().take(answer)
+    assert expired.keys() == {"huddle_access", "huddle_refresh", "huddle_csrf"}
+    assert all(c[name]["max-age"] == "0" for name, c in expired.items())

@@ -103,20 +103,26 @@ class BrowserAuthController(Controller):
         )
 
     @post("/refresh", status_code=HTTP_200_OK)
-    async def refresh(
-        self, request: Request, rt: Rt, context: Context
-    ) -> Response[BrowserSessionResponse]:
-        """Trade the refresh cookie (with the CSRF header) for new cookies."""
+    async def refresh(self, request: Request, rt: Rt, context: Context) -> Response[Any]:
+        """Trade the refresh cookie (with the CSRF header) for new cookies. When the
+        session has ended (401) the cookies expire too: the browser keeps nothing that
+        no longer works."""
         token = request.cookies.get(browser_session.REFRESH_COOKIE)
         if not token:
             raise Unauthorized("Sign in first.", code="missing_token")
         presented = request.headers.get(browser_session.CSRF_HEADER)
-        pair = await service.refresh(
-            rt,
-            token,
-            context,
-            check_session=lambda sid: browser_session.check_csrf(rt, sid, presented),
-        )
+        try:
+            pair = await service.refresh(
+                rt,
+                token,
+                context,
+                check_session=lambda sid: browser_session.check_csrf(rt, sid, presented),
+            )
+        except Unauthorized as ended:
+            answer = handle_domain_error(request, ended)
+            for cookie in browser_session.cleared_cookies(rt.settings):
+                answer.set_cookie(cookie)
+            return answer
         return _browser_session(rt, pair)
 
     # The answer sets its own status: 204, or 401 for a session that had already ended.
