@@ -11,7 +11,7 @@ WEB_BUILT := $(WEB)/dist/index.html
 WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/index.html $(WEB)/package.json $(WEB)/vite.config.ts -type f 2>/dev/null)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test setup web lint format bench clean help
+.PHONY: run test setup web lint format bench clean help screenshots
 
 help:
 	@echo "make run    set everything up and serve Huddle at http://127.0.0.1:8000 (SQLite)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench  measure Huddle end to end with the same machine's ceilings (bench/;"
 	@echo "            BENCH_ARGS=\"--quick\" or \"--tiny --scenarios abc\"; see docs/benchmarks.md)"
 	@echo "make clean  remove the virtual env and build output (keeps var/ data)"
+	@echo "make screenshots  save screenshots of each main screen to docs/screenshots/"
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,10 @@ BENCH_ARGS ?=
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench --postgres $(BENCH_POSTGRES) $(BENCH_ARGS)
+
+# A real server with the demo clinic in a temporary directory, driven by Debian's Chromium.
+screenshots: $(INSTALLED) web
+	$(BIN)/python -m tests.e2e.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) $(WEB)/node_modules $(WEB)/dist
