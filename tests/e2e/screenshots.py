@@ -65,8 +65,12 @@ async def take_all(base_url: str, directory: Path) -> None:
             await shoot(page, directory, "sign-in")
 
             page = await signed_in(browser, base_url, "pcp@example.org", DESKTOP)
+            # Lists load once the live connection is up: wait for what they show.
+            first_conversation = page.locator("a[href^='/conversations/']").first
+            await expect(first_conversation).to_be_visible()
+            await expect(page.locator("main h2").first).not_to_have_text("Patient")  # the name
             await shoot(page, directory, "conversations")
-            await page.locator("a[href^='/conversations/']").first.click()
+            await first_conversation.click()
             await expect(page.locator("li.message").first).to_be_visible()
             await shoot(page, directory, "thread", full_page=True)
             await page.goto("/referrals/new")
@@ -75,7 +79,7 @@ async def take_all(base_url: str, directory: Path) -> None:
 
             page = await signed_in(browser, base_url, "care@example.org", DESKTOP)
             await page.goto("/tasks")
-            await expect(page.locator("#worklist-title")).to_be_visible()
+            await expect(page.locator("li.task").first).to_be_visible()
             await shoot(page, directory, "worklist")
 
             page = await signed_in(browser, base_url, "patient@example.org", PHONE)
