@@ -5,7 +5,8 @@ to its creator and assignee (an assignee joins the care team when assigned), and
 it waits unclaimed in a role queue, to the active members of that role. Authorization
 lives in the query (`visible_tasks`), so no caller can list a task it may not see;
 anyone else gets NotFound and learns nothing. Part 2 content (title, details, comments,
-reasons) is withheld from readers who are not named on the care team.
+reasons) is withheld from readers who are not named on the care team; a task is Part 2
+when its patient, its thread or its source message is.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from huddle.care import service as care
 from huddle.care.models import CareTeamMember, Patient
 from huddle.errors import NotFound
 from huddle.identity.models import User
+from huddle.messaging.models import Conversation, Message
 from huddle.protect import policy
 from huddle.protect.audit import Action
 from huddle.protect.policy import Sensitivity
@@ -59,20 +61,22 @@ async def visible_task(
 
 async def content_withheld(uow: UnitOfWork, actor: Actor, task: Task) -> bool:
     """Part 2 content goes only to named care-team members."""
-    return (await withheld_by_patient(uow, actor, [task]))[task.patient_id]
+    return (await withheld_tasks(uow, actor, [task]))[task.id]
 
 
-async def withheld_by_patient(
+async def withheld_tasks(
     uow: UnitOfWork, actor: Actor, tasks: Sequence[Task]
 ) -> dict[uuid.UUID, bool]:
-    """content_withheld for many tasks at once (a worklist): two queries, not two a task."""
+    """content_withheld for many tasks at once (a worklist): four queries, not four a
+    task. A task carries the strictest label of its patient, the thread it reports into
+    and the message it was made from: a task made from a Part 2 message is Part 2."""
     patient_ids = {task.patient_id for task in tasks}
-    labels = dict(
-        (
-            await uow.db.execute(
-                select(Patient.id, Patient.sensitivity).where(Patient.id.in_(patient_ids))
-            )
-        ).all()
+    patients = await _labels(uow, Patient, patient_ids)
+    conversations = await _labels(
+        uow, Conversation, {task.conversation_id for task in tasks if task.conversation_id}
+    )
+    messages = await _labels(
+        uow, Message, {task.source_message_id for task in tasks if task.source_message_id}
     )
     on_team = set(
         await uow.db.scalars(
@@ -83,13 +87,26 @@ async def withheld_by_patient(
         )
     )
     return {
-        patient_id: not policy.may_read_content(
-            Sensitivity(labels.get(patient_id) or Sensitivity.GENERAL),
-            named_on_care_team=patient_id in on_team,
+        task.id: not policy.may_read_content(
+            policy.strictest(
+                patients.get(task.patient_id),
+                conversations.get(task.conversation_id),
+                messages.get(task.source_message_id),
+            ),
+            named_on_care_team=task.patient_id in on_team,
             own_record=False,
         )
-        for patient_id in patient_ids
+        for task in tasks
     }
+
+
+async def _labels(
+    uow: UnitOfWork, model: type[Patient | Conversation | Message], ids: set[uuid.UUID]
+) -> dict[uuid.UUID | None, Sensitivity]:
+    if not ids:
+        return {}
+    rows = await uow.db.execute(select(model.id, model.sensitivity).where(model.id.in_(ids)))
+    return {row_id: Sensitivity(label) for row_id, label in rows if label}
 
 
 async def concerned(uow: UnitOfWork, task: Task) -> frozenset[uuid.UUID]:

@@ -30,7 +30,7 @@ from huddle.tasks.access import (
     content_withheld,
     visible_task,
     visible_tasks,
-    withheld_by_patient,
+    withheld_tasks,
 )
 from huddle.tasks.changes import checked_text, seal
 from huddle.tasks.creation import TaskDraft, insert_task, kind_label
@@ -423,11 +423,11 @@ def _status_label(status: Status) -> str:
 
 async def _listed(uow: UnitOfWork, actor: Actor, tasks: Sequence[Task]) -> list[TaskView]:
     """Views of listed tasks, each an audited read."""
-    withheld = await withheld_by_patient(uow, actor, tasks)
+    withheld = await withheld_tasks(uow, actor, tasks)
     views = []
     for task in tasks:
         _audit_read(uow, task)
-        views.append(await task_view(uow, actor, task, withheld=withheld[task.patient_id]))
+        views.append(await task_view(uow, actor, task, withheld=withheld[task.id]))
     return views
 
 
