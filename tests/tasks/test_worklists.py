@@ -138,3 +138,17 @@ async def test_a_queue_member_off_the_care_team_gets_no_part2_content(ward: Ward
     claimed = await ward.client.post(f"/api/v1/tasks/{task['id']}/claim", headers=outsider)
     assert claimed.status_code == 200, claimed.text
     assert claimed.json()["details"] == "AUDIT-C 9; started naltrexone"
+
+
+async def test_a_due_before_without_a_time_zone_is_a_clear_400(ward: Ward) -> None:
+    headers = await ward.headers(Role.CARE_MANAGER)
+    naive = await ward.client.get(
+        "/api/v1/tasks", params={"due_before": "2026-11-28T10:00:00"}, headers=headers
+    )
+    assert naive.status_code == 400, naive.text
+    assert naive.json()["error"]["code"] == "invalid_request"
+    assert naive.json()["error"]["fields"][0]["field"] == "due_before"
+    aware = await ward.client.get(
+        "/api/v1/tasks", params={"due_before": "2026-11-28T10:00:00Z"}, headers=headers
+    )
+    assert aware.status_code == 200, aware.text

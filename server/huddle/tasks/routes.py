@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from litestar import Controller, get, patch, post
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
@@ -64,6 +65,12 @@ class TasksController(Controller):
     ) -> TaskList:
         """Tasks you may see, soonest due first: `assignee=me` (yours) or `role` (your
         role's unclaimed queue), by status, due before a time, for a patient; with counts."""
+        if due_before is not None and due_before.tzinfo is None:
+            # Litestar parses query datetimes itself (Meta(tz=True) is not applied here).
+            raise ValidationException(
+                "The request is not valid.",
+                extra=[{"key": "due_before", "message": "give a time zone, e.g. Z or +01:00"}],
+            )
         filters = service.Filters(assignee, status, due_before, patient, limit)
         worklist = await service.list_tasks(rt, actor, filters)
         return TaskList([TaskOut.of(v) for v in worklist.tasks], worklist.count, worklist.counts)
