@@ -123,6 +123,24 @@ async def test_a_declined_handoff_goes_straight_to_the_next_consultant(ward: War
     assert body["history"][1]["reason"] == "With a patient"
 
 
+async def test_declined_by_the_last_consultant_it_is_flagged_overdue_and_the_pcp_told(
+    ward: Ward,
+) -> None:
+    task = await hand_off(ward, conversation_id=ward.conversation_id)
+    first = await ward.move(task["id"], Role.BH_CLINICIAN, "declined", reason="With a patient")
+    assert first.json()["assignee_user_id"] == ward.user_id(Role.PSYCHIATRIST)
+    last = await ward.move(task["id"], Role.PSYCHIATRIST, "declined", reason="In clinic")
+    assert last.status_code == 200, last.text
+    stuck = await get(ward, task["id"])
+    assert (stuck["status"], stuck["overdue"]) == ("open", True)
+    assert [h["change"] for h in stuck["history"]][-2:] == ["status", "overdue"]
+    notes = [m["body"] for m in await ward.thread_messages() if m["kind"] == "system"]
+    assert notes[-1] == "Warm handoff declined, and no other consultant is available."
+    mine = await ward.client.get("/api/v1/tasks", headers=await ward.headers(Role.PCP))
+    assert mine.json()["counts"]["overdue"] == 1
+    assert await due_pass(ward) == 0  # already flagged: the deadline pass leaves it
+
+
 async def test_an_overdue_task_is_flagged_once(ward: Ward) -> None:
     due = (ward.server.clock.now() + timedelta(hours=1)).isoformat()
     task = await ward.task_from_message(

@@ -61,11 +61,10 @@ async def _handle(uow: UnitOfWork, task_id: uuid.UUID) -> bool:
         uow, task, because="was not accepted in time"
     ):
         return True
+    if waiting_handoff:
+        await handoff.flag_nobody_left(uow, task, because="not accepted")
+        return True
     task.overdue_at = now
-    note = (
-        "Warm handoff not accepted, and no other consultant is available."
-        if waiting_handoff
-        else f"Task ({kind_label(task)}) is overdue."
-    )
+    note = f"Task ({kind_label(task)}) is overdue."
     await changes.record_change(uow, task, Change.OVERDUE, actor_user_id=None, note=note)
     return True

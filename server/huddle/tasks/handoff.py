@@ -106,6 +106,22 @@ async def pass_to_next_consultant(uow: UnitOfWork, task: Task, *, because: str) 
     return True
 
 
+async def flag_nobody_left(uow: UnitOfWork, task: Task, *, because: str) -> None:
+    """No consultant left to try: the handoff stays open with the last one, flagged
+    overdue, and the PCP hears (the `task.overdue` frame, and the note in the thread)."""
+    previous = Status(task.status)
+    task.status, task.status_reason = Status.OPEN.value, None
+    task.overdue_at = uow.rt.clock.now()
+    await changes.record_change(
+        uow,
+        task,
+        Change.OVERDUE,
+        actor_user_id=None,
+        from_status=None if previous is Status.OPEN else previous,
+        note=f"Warm handoff {because}, and no other consultant is available.",
+    )
+
+
 async def _first_consultant(uow: UnitOfWork, actor: Actor, consultant_id: uuid.UUID | None) -> User:
     candidates = await _consultants(uow, actor.organization_id)
     if consultant_id is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, or_, select, update
 
 from huddle.actor import Actor, Role
 from huddle.care import service as care
@@ -179,7 +179,8 @@ async def _counts(uow: UnitOfWork, query: Select[tuple[Task]]) -> dict[str, int]
     counts["overdue"] = (
         await uow.db.scalar(
             select(func.count()).where(
-                matching.c.status.in_([s.value for s in ACTIVE]), matching.c.due_at < now
+                matching.c.status.in_([s.value for s in ACTIVE]),
+                or_(matching.c.due_at < now, matching.c.overdue_at.is_not(None)),
             )
         )
     ) or 0
@@ -249,8 +250,11 @@ async def change_status(
             reason=sealed_reason,
             note=note,
         )
-        if to_status is Status.DECLINED and task.kind == handoff.KIND:
-            await handoff.pass_to_next_consultant(uow, task, because="declined")
+        declined_handoff = to_status is Status.DECLINED and task.kind == handoff.KIND
+        if declined_handoff and not await handoff.pass_to_next_consultant(
+            uow, task, because="declined"
+        ):
+            await handoff.flag_nobody_left(uow, task, because="declined")
         return await task_view(uow, actor, task, detail=True)
 
 

@@ -126,7 +126,7 @@ async def task_view(
         time_to_accept_seconds=(
             int((task.accepted_at - task.created_at).total_seconds()) if task.accepted_at else None
         ),
-        overdue=Status(task.status) in ACTIVE and task.due_at is not None and task.due_at < now,
+        overdue=_overdue(task, now),
         escalations=task.escalations,
         withheld=withheld,
     )
@@ -181,3 +181,10 @@ async def _quote(uow: UnitOfWork, actor: Actor, task: Task) -> QuoteView | None:
         message.body,
         message.withheld,
     )
+
+
+def _overdue(task: Task, now: datetime) -> bool:
+    """Active and past due, or flagged (a warm handoff declined by everyone)."""
+    if Status(task.status) not in ACTIVE:
+        return False
+    return task.overdue_at is not None or (task.due_at is not None and task.due_at < now)
