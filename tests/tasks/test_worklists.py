@@ -152,3 +152,20 @@ async def test_a_due_before_without_a_time_zone_is_a_clear_400(ward: Ward) -> No
         "/api/v1/tasks", params={"due_before": "2026-11-28T10:00:00Z"}, headers=headers
     )
     assert aware.status_code == 200, aware.text
+
+
+async def test_claiming_a_cancelled_queue_task_says_it_is_finished_not_claimed(
+    ward: Ward,
+) -> None:
+    task = await ward.task_from_message(role=Role.PCP, assignee_role="care_manager")
+    cancelled = await ward.move(task["id"], Role.PCP, "cancelled", reason="Seen in clinic")
+    assert cancelled.status_code == 200, cancelled.text
+    claim = await ward.client.post(
+        f"/api/v1/tasks/{task['id']}/claim", headers=await ward.headers(Role.CARE_MANAGER)
+    )
+    assert claim.status_code == 409
+    assert claim.json()["error"]["code"] == "task_finished"
+    seen = await ward.client.get(
+        f"/api/v1/tasks/{task['id']}", headers=await ward.headers(Role.PCP)
+    )
+    assert (seen.json()["status"], seen.json()["assignee_user_id"]) == ("cancelled", None)

@@ -284,7 +284,9 @@ async def reopen_task(
 
 async def claim_task(rt: Runtime, actor: Actor, task_id: uuid.UUID) -> TaskView:
     """Take an unclaimed task from your role's queue: it becomes yours, accepted. Of two
-    people claiming at once exactly one wins; the other gets 409 `already_claimed`."""
+    people claiming at once exactly one wins; the other gets 409 `already_claimed`. A
+    task cancelled or moved to another queue meanwhile is 409 `task_finished` or
+    `not_in_queue`."""
     async with unit_of_work(rt, actor=actor) as uow:
         task = await uow.db.scalar(
             select(Task).where(Task.id == task_id, Task.organization_id == actor.organization_id)
@@ -300,14 +302,15 @@ async def claim_task(rt: Runtime, actor: Actor, task_id: uuid.UUID) -> TaskView:
             .where(
                 Task.id == task.id,
                 Task.assignee_user_id.is_(None),
+                Task.assignee_role == actor.role.value,
                 Task.status == Status.OPEN.value,
             )
             .values(assignee_user_id=actor.user_id, status=Status.ACCEPTED.value, accepted_at=now)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("Someone else has claimed this task.", code="already_claimed")
         await uow.db.refresh(task)
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise _lost_claim(task)
         me = await uow.db.get_one(User, actor.user_id)
         await care.join_care_team(uow, task.patient_id, me, actor.user_id)
         role = (task.assignee_role or "").replace("_", " ")
@@ -419,6 +422,15 @@ def _require_creator_or_assignee(uow: UnitOfWork, actor: Actor, task: Task) -> N
             task.id,
             patient_id=task.patient_id,
         )
+
+
+def _lost_claim(task: Task) -> Conflict:
+    """Why a claim matched nothing, from the task as it is now."""
+    if task.assignee_user_id is not None:
+        return Conflict("Someone else has claimed this task.", code="already_claimed")
+    if Status(task.status) in FINISHED:
+        return Conflict("This task is finished; reopen it to claim it.", code="task_finished")
+    return Conflict("This task is no longer in your role's queue.", code="not_in_queue")
 
 
 def _status_label(status: Status) -> str:
