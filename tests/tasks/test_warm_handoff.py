@@ -9,9 +9,11 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from huddle.actor import Role
+from huddle.messaging import service as messaging
 from huddle.runtime import Runtime
 from huddle.tasks.deadlines import handle_due
 from huddle.tasks.models import TaskEvent
@@ -139,6 +141,40 @@ async def test_declined_by_the_last_consultant_it_is_flagged_overdue_and_the_pcp
     mine = await ward.client.get("/api/v1/tasks", headers=await ward.headers(Role.PCP))
     assert mine.json()["counts"]["overdue"] == 1
     assert await due_pass(ward) == 0  # already flagged: the deadline pass leaves it
+
+
+async def test_one_failing_task_does_not_stall_the_deadline_pass(
+    ward: Ward, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = ward.server.clock.now()
+    # Due first, and reports into a thread: its note is what will fail.
+    failing = await ward.task_from_message(due_at=(now + timedelta(hours=1)).isoformat())
+    made = await ward.client.post(
+        "/api/v1/tasks",
+        json={
+            "patient_id": ward.thread.patient_id,
+            "title": "Send the PHQ-9",
+            "due_at": (now + timedelta(minutes=90)).isoformat(),
+        },
+        headers=await ward.headers(Role.CARE_MANAGER),
+    )
+    assert made.status_code == 201, made.text
+    ward.server.clock.advance(timedelta(hours=2))
+
+    async def thread_unavailable(*_: object) -> None:
+        raise RuntimeError("Call Ms Farouk about panic attacks")  # PHI that must not be logged
+
+    with monkeypatch.context() as patched:
+        patched.setattr(messaging, "post_system_note", thread_unavailable)
+        assert await due_pass(ward) == 1
+    assert (await get(ward, made.json()["id"]))["overdue"] is True
+    assert (await get(ward, failing["id"]))["history"][-1]["change"] == "created"
+    [failed] = [r for r in caplog.records if r.name == "huddle.tasks.deadlines"]
+    assert failed.fields == {"task_id": failing["id"], "error": "RuntimeError"}  # type: ignore[attr-defined]
+    assert "Farouk" not in caplog.text
+    # Retried on the next pass.
+    assert await due_pass(ward) == 1
+    assert (await get(ward, failing["id"]))["history"][-1]["change"] == "overdue"
 
 
 async def test_an_overdue_task_is_flagged_once(ward: Ward) -> None:

@@ -11,6 +11,7 @@ transaction, so each due item is handled exactly once.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from huddle.tasks.models import Task
 from huddle.tasks.states import ACTIVE, Change, Status
 from huddle.unit_of_work import UnitOfWork, unit_of_work
 
+log = logging.getLogger("huddle.tasks.deadlines")
 BATCH = 100
 _ACTIVE = [status.value for status in ACTIVE]
 
@@ -38,8 +40,15 @@ async def handle_due(rt: Runtime, organization_id: uuid.UUID | None = None) -> i
         candidates = list(await db.scalars(query))
     handled = 0
     for task_id in candidates:
-        async with unit_of_work(rt) as uow:
-            handled += await _handle(uow, task_id)
+        try:
+            async with unit_of_work(rt) as uow:
+                handled += await _handle(uow, task_id)
+        except Exception as error:  # one bad task must not stall every other deadline
+            # The id and the type only: an exception's text may carry PHI.
+            log.error(
+                "task deadline failed; will retry",
+                extra={"fields": {"task_id": str(task_id), "error": type(error).__name__}},
+            )
     return handled
 
 
