@@ -218,3 +218,17 @@ async def test_every_step_is_audited(ward: Ward) -> None:
     assert all(
         e.patient_id == uuid.UUID(ward.thread.patient_id) for e in events if e.outcome == "success"
     )
+
+
+async def test_an_empty_edit_is_refused_and_changes_nothing(ward: Ward) -> None:
+    task = await ward.task_from_message()
+    edited = await ward.client.patch(
+        f"/api/v1/tasks/{task['id']}", json={}, headers=await ward.headers(Role.CARE_MANAGER)
+    )
+    assert edited.status_code == 422, edited.text
+    assert edited.json()["error"]["code"] == "nothing_to_change"
+    seen = await ward.client.get(
+        f"/api/v1/tasks/{task['id']}", headers=await ward.headers(Role.CARE_MANAGER)
+    )
+    assert seen.json()["revision"] == task["revision"]
+    assert [h["change"] for h in seen.json()["history"]] == ["created"]

@@ -328,6 +328,8 @@ async def claim_task(rt: Runtime, actor: Actor, task_id: uuid.UUID) -> TaskView:
 async def edit_task(rt: Runtime, actor: Actor, task_id: uuid.UUID, edit: TaskEdit) -> TaskView:
     """Change an active task's title, details, priority, due time or assignee (creator
     or assignee). Reassigning puts it back to open for the new assignee."""
+    if edit == TaskEdit():
+        raise Invalid("Nothing to change.", code="nothing_to_change")
     async with unit_of_work(rt, actor=actor) as uow:
         task = await visible_task(uow, actor, task_id, lock=True)
         _require_creator_or_assignee(uow, actor, task)
