@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from huddle.actor import Role
 from huddle.messaging import service as messaging
+from huddle.protect.models import AuditEvent
 from huddle.runtime import Runtime
 from huddle.tasks.deadlines import handle_due
 from huddle.tasks.models import TaskEvent
@@ -80,6 +81,17 @@ async def test_only_the_pcp_starts_one_and_only_with_a_consultant(ward: Ward) ->
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "wrong_role"
+    async with ward.server.rt.db.transaction() as db:
+        refusal = await db.scalar(
+            select(AuditEvent).where(
+                AuditEvent.actor_user_id == uuid.UUID(ward.user_id(Role.CARE_MANAGER)),
+                AuditEvent.resource_type == "task",
+                AuditEvent.outcome == "denied",
+            )
+        )
+    assert refusal is not None, "the refusal is audited"
+    assert (refusal.action, refusal.reason) == ("create", "wrong_role")
+    assert refusal.patient_id == uuid.UUID(ward.thread.patient_id)
     named_pcp = await ward.client.post(
         "/api/v1/tasks/warm-handoffs",
         json={"patient_id": ward.thread.patient_id, "consultant_id": ward.user_id(Role.PCP)},

@@ -10,6 +10,7 @@ from datetime import datetime
 from huddle.actor import CLINICAL_ROLES, Actor, Role
 from huddle.errors import Forbidden
 from huddle.messaging.models import Conversation, Message
+from huddle.protect.audit import Action
 from huddle.tasks import changes
 from huddle.tasks.changes import checked_text, seal
 from huddle.tasks.models import Task
@@ -38,8 +39,13 @@ async def insert_task(
     message: Message | None,
 ) -> Task:
     """Create the task within the caller's unit of work (access already checked)."""
-    if actor.role not in CLINICAL_ROLES:
-        raise Forbidden("Only clinicians make tasks.", code="wrong_role")
+    if actor.role not in CLINICAL_ROLES:  # callers' patient checks refuse them first
+        raise uow.refuse(
+            Forbidden("Only clinicians make tasks.", code="wrong_role"),
+            Action.CREATE,
+            "task",
+            patient_id=patient_id,
+        )
     title = checked_text(draft.title, "title", changes.MAX_TITLE_CHARS)
     details = checked_text(draft.details, "details") if draft.details else None
     assignee_user_id, assignee_role = await changes.resolve_assignee(

@@ -18,6 +18,7 @@ from huddle.care import service as care
 from huddle.errors import Conflict, Forbidden, Invalid
 from huddle.identity.models import Organization, User
 from huddle.messaging.access import joined_conversation
+from huddle.protect.audit import Action
 from huddle.protect.policy import PatientAction
 from huddle.runtime import Runtime
 from huddle.tasks import changes
@@ -47,14 +48,19 @@ async def start_warm_handoff(
 ) -> TaskView:
     """Hand the patient in the room to a BH consultant (PCP on the care team). Raises
     Conflict `no_consultant` when the organization has none."""
-    if actor.role is not Role.PCP:
-        raise Forbidden("Warm handoffs start with the patient's PCP.", code="wrong_role")
     if not 1 <= due_in_minutes <= MAX_WINDOW_MINUTES:
         raise Invalid(
             f"A warm handoff is due within 1 to {MAX_WINDOW_MINUTES} minutes.",
             code="invalid_due",
         )
     async with unit_of_work(rt, actor=actor) as uow:
+        if actor.role is not Role.PCP:
+            raise uow.refuse(
+                Forbidden("Warm handoffs start with the patient's PCP.", code="wrong_role"),
+                Action.CREATE,
+                "task",
+                patient_id=patient_id,
+            )
         await care.authorize_patient(uow, actor, patient_id, PatientAction.UPDATE)
         conversation = None
         if conversation_id is not None:
