@@ -30,6 +30,7 @@ from websockets.asyncio.client import ClientConnection
 
 SPAWN = multiprocessing.get_context("spawn")
 CONNECTS_AT_ONCE = 200  # per worker; keeps the server's listen backlog from overflowing
+SETUP_ATTEMPTS = 3  # (f) connects before the outage
 SOCKET_TIMEOUT_SECONDS = 120.0
 BODY_PREFIX = "bench"
 
@@ -506,14 +507,25 @@ async def _resume_after_outage(
     live: list[ClientConnection] = []
 
     async def first_connect(resumer: _Resumer) -> None:
-        async with slots:
-            socket = await websockets.connect(
-                url, max_size=None, ping_interval=None, open_timeout=SOCKET_TIMEOUT_SECONDS
-            )
-            await socket.send(resumer.spec.hello)
-            ready = json.loads(await socket.recv())
-            resumer.cursors = dict(ready["conversations"])
-            live.append(socket)
+        # Setting up, like a real client: a refused or dropped connect is tried again
+        # (counted under `failed`), so a busy moment does not end the scenario.
+        for attempt in range(1, SETUP_ATTEMPTS + 1):
+            try:
+                async with slots:
+                    socket = await websockets.connect(
+                        url, max_size=None, ping_interval=None, open_timeout=SOCKET_TIMEOUT_SECONDS
+                    )
+                    await socket.send(resumer.spec.hello)
+                    ready = json.loads(await socket.recv())
+            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                failures[f"before the outage: {type(exc).__name__}"] += 1
+                if attempt == SETUP_ATTEMPTS:
+                    raise
+                await asyncio.sleep(attempt)
+            else:
+                resumer.cursors = dict(ready["conversations"])
+                live.append(socket)
+                return
 
     await asyncio.gather(*(first_connect(r) for r in resumers))
     signals.ready.put({"opened": len(live)})

@@ -96,7 +96,12 @@ def rows(results: Results) -> list[Row]:
                 target[0] if target else "", met)
         )  # fmt: skip
 
-    for database, run in results.get("huddle", {}).items():
+    for database, everything in results.get("huddle", {}).items():
+        # A scenario that failed keeps only its error (in the JSON): one row says so.
+        failed = [k for k, v in everything.items() if isinstance(v, dict) and "error" in v]
+        for scenario in failed:
+            add(scenario, database, "FAILED (error in the JSON)", None)
+        run = {k: v for k, v in everything.items() if k not in failed}
         raw = inserts.get("sqlite3" if database == "sqlite" else "asyncpg", {})
         pooled = inserts.get("sqlite3" if database == "sqlite" else "asyncpg_x20", {})
         raw_name = "sqlite3 1 row/commit" if database == "sqlite" else "asyncpg 1 row/commit"
