@@ -139,6 +139,8 @@ async def test_a_network_cut_mid_conversation_loses_and_doubles_nothing(people) 
     await expect(care.locator("li.pending")).to_have_count(0)
     await send(pcp, "After the cut")
     await expect(care.get_by_text("After the cut")).to_be_visible()
+    # Compare once the PCP's own copy is confirmed too (pending ones are not shown_messages).
+    await expect(pcp.locator("li.pending")).to_have_count(0)
 
     pcp_thread = await shown_messages(pcp).all_inner_texts()
     await expect(shown_messages(care)).to_have_text(pcp_thread)
