@@ -23,6 +23,7 @@ AUTHENTICATED = [
     ("POST", "/api/v1/users/{id}/deactivate"),
     ("POST", "/api/v1/users/{id}/reactivate"),
     ("POST", "/api/v1/users/{id}/mfa-reset"),
+    ("GET", "/api/v1/colleagues"),
     ("GET", "/api/v1/organization"),
     ("PATCH", "/api/v1/organization"),
 ]

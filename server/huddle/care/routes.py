@@ -8,13 +8,17 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from huddle.care import service
+from huddle.care import caseloads, service
 from huddle.care.schemas import (
     BreakGlassIn,
     BreakGlassOut,
     CareTeamMemberIn,
     CareTeamMemberOut,
     CareTeamOut,
+    CaseloadList,
+    CaseloadOut,
+    CaseloadTransferIn,
+    CaseloadTransferOut,
     PatientIn,
     PatientList,
     PatientOut,
@@ -125,4 +129,32 @@ class PatientsController(Controller):
         return BreakGlassOut(grant.patient_id, grant.expires_at)
 
 
-CONTROLLERS = [PatientsController]
+class CaseloadsController(Controller):
+    """Administrators move clinicians' care-team memberships without seeing any patient:
+    the answers carry counts only (see care/caseloads.py)."""
+
+    path = "/api/v1/caseloads"
+    tags = ["care teams"]
+
+    @get("")
+    async def list_caseloads(self, rt: Rt, actor: CurrentActor) -> CaseloadList:
+        """Admin: each clinician and the number of care teams they are on."""
+        found = [CaseloadOut.of(c) for c in await caseloads.list_caseloads(rt, actor)]
+        return CaseloadList(found, len(found))
+
+    @post("/transfer", status_code=HTTP_200_OK)
+    async def transfer(
+        self, data: JSONBody[CaseloadTransferIn], rt: Rt, actor: CurrentActor
+    ) -> CaseloadTransferOut:
+        """Admin: move every care-team membership of one clinician to another of the same
+        role (active); safe to repeat. Audited per patient; answers counts only."""
+        done = await caseloads.transfer_caseload(rt, actor, data.from_user_id, data.to_user_id)
+        return CaseloadTransferOut(
+            done.transferred,
+            done.already_on_team,
+            CaseloadOut.of(done.source),
+            CaseloadOut.of(done.target),
+        )
+
+
+CONTROLLERS = [PatientsController, CaseloadsController]

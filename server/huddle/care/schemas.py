@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from huddle.actor import Role
+from huddle.care.caseloads import Caseload
 from huddle.care.service import CareTeamEntry, PatientView
 from huddle.protect.policy import Sensitivity, Via
 
@@ -89,3 +90,34 @@ class BreakGlassIn(msgspec.Struct, forbid_unknown_fields=True):
 class BreakGlassOut(msgspec.Struct):
     patient_id: uuid.UUID
     expires_at: datetime
+
+
+class CaseloadOut(msgspec.Struct):
+    """A clinician and how many care teams they are on: a count, never whose."""
+
+    user_id: uuid.UUID
+    display_name: str
+    role: Role
+    is_active: bool
+    care_teams: int
+
+    @classmethod
+    def of(cls, caseload: Caseload) -> CaseloadOut:
+        return cls(**{f: getattr(caseload, f) for f in cls.__struct_fields__})
+
+
+class CaseloadList(msgspec.Struct):
+    caseloads: list[CaseloadOut]
+    count: int
+
+
+class CaseloadTransferIn(msgspec.Struct, forbid_unknown_fields=True):
+    from_user_id: uuid.UUID
+    to_user_id: uuid.UUID
+
+
+class CaseloadTransferOut(msgspec.Struct):
+    transferred: int
+    already_on_team: int
+    from_user: CaseloadOut
+    to_user: CaseloadOut

@@ -110,6 +110,23 @@ async def list_users(rt: Runtime, actor: Actor) -> list[User]:
         return list(result)
 
 
+async def list_colleagues(rt: Runtime, actor: Actor) -> list[User]:
+    """Clinicians: the active clinicians of their organization, to pick from (a care
+    team's new member). Callers show names and roles only."""
+    require_role(actor, *CLINICAL_ROLES)
+    async with unit_of_work(rt, actor=actor) as uow:
+        result = await uow.db.scalars(
+            select(User)
+            .where(
+                User.organization_id == actor.organization_id,
+                User.is_active.is_(True),
+                User.role.in_([role.value for role in CLINICAL_ROLES]),
+            )
+            .order_by(User.display_name, User.email)
+        )
+        return list(result)
+
+
 async def get_user(rt: Runtime, actor: Actor, user_id: uuid.UUID) -> User:
     require_role(actor, Role.ADMIN)
     async with unit_of_work(rt, actor=actor) as uow:

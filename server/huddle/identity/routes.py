@@ -18,6 +18,8 @@ from huddle.http_errors import handle_domain_error
 from huddle.identity import accounts, browser_session, service
 from huddle.identity.schemas import (
     BrowserSessionResponse,
+    ColleagueList,
+    ColleagueOut,
     CreateUserRequest,
     LoginRequest,
     MeOut,
@@ -235,6 +237,17 @@ class UsersController(Controller):
         return UserOut.of(await accounts.reset_mfa(rt, actor, user_id))
 
 
+class ColleaguesController(Controller):
+    path = "/api/v1/colleagues"
+    tags = ["users"]
+
+    @get("")
+    async def list_colleagues(self, rt: Rt, actor: CurrentActor) -> ColleagueList:
+        """Clinicians: the active clinicians of your organization (names and roles)."""
+        found = [ColleagueOut.of(u) for u in await accounts.list_colleagues(rt, actor)]
+        return ColleagueList(found, len(found))
+
+
 class OrganizationController(Controller):
     path = "/api/v1/organization"
     tags = ["organization"]
@@ -262,5 +275,6 @@ CONTROLLERS = [
     BrowserAuthController,
     MeController,
     UsersController,
+    ColleaguesController,
     OrganizationController,
 ]

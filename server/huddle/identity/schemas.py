@@ -83,6 +83,23 @@ class UserList(msgspec.Struct):
     count: int
 
 
+class ColleagueOut(msgspec.Struct):
+    """A colleague as other clinicians see them: a name and a role, nothing more."""
+
+    id: uuid.UUID
+    display_name: str
+    role: Role
+
+    @classmethod
+    def of(cls, user: User) -> ColleagueOut:
+        return cls(user.id, user.display_name, Role(user.role))
+
+
+class ColleagueList(msgspec.Struct):
+    colleagues: list[ColleagueOut]
+    count: int
+
+
 class OrganizationOut(msgspec.Struct):
     id: uuid.UUID
     name: str
