@@ -14,6 +14,9 @@ from huddle.runtime import Runtime
 
 # Route option: the handler stays usable while the session still owes MFA enrolment.
 DURING_MFA_ENROLMENT = "during_mfa_enrolment"
+# "1": the client sent this request by itself (a refetch after a live event), not because
+# the person did something, so it must not keep the session from going idle.
+PASSIVE_HEADER = "x-huddle-passive"
 
 
 # Handlers ask for these by parameter name: `rt: Rt`, `context: Context`, `actor: CurrentActor`.
@@ -36,13 +39,15 @@ def provide_context(request: Request) -> RequestContext:
 
 async def provide_actor(request: Request, rt: Rt, context: Context) -> Actor:
     """The authenticated caller, by bearer token or else by browser-session cookie (with
-    its CSRF check). Raises Unauthorized without either."""
+    its CSRF check). Raises Unauthorized without either. Counts as activity unless the
+    request is marked passive (PASSIVE_HEADER)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         token = browser_session.access_token_from_cookie(rt, request) or ""
     if not token.strip():
         raise Unauthorized("Sign in first: this needs a bearer token.", code="missing_token")
-    signed_in = await service.authenticate(rt, token.strip(), context)
+    passive = request.headers.get(PASSIVE_HEADER) == "1"
+    signed_in = await service.authenticate(rt, token.strip(), context, activity=not passive)
     if signed_in.needs_mfa_enrolment and not request.route_handler.opt.get(DURING_MFA_ENROLMENT):
         raise Forbidden(
             "Your organization requires two-step sign-in; set it up first.",

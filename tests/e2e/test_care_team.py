@@ -19,8 +19,8 @@ PCP, CARE = "pcp@example.org", "care@example.org"
 REFERRAL_THREAD = "Referral: Care management"
 PATIENT = "Maria Delgado"
 # The second PCP, a patient of her panel and a clinician on its team (see demo.py).
-QUIET_PCP, QUIET_MRN, QUIET_PATIENT = "pcp2@example.org", "RCH-100011", "Keisha Martin"
-QUIET_COLLEAGUE = "Theo Grant, LPC"
+SECOND_PCP, SECOND_MRN, SECOND_PATIENT = "pcp2@example.org", "RCH-100011", "Keisha Martin"
+COLLEAGUE, COLLEAGUE_EMAIL = "Theo Grant, LPC", "bh@example.org"
 
 
 async def open_as(browser: Browser, base_url: str, email: str, **options: object) -> Page:
@@ -148,57 +148,81 @@ async def test_a_network_cut_mid_conversation_loses_and_doubles_nothing(people) 
     assert pcp_thread.count("Sent while you were offline (1)") == 1
 
 
-async def quiet_thread(base_url: str) -> None:
-    """A thread of the second PCP's about a patient of her panel, with the behavioral-health
-    clinician: nobody else in the browser tests acts for either of them, so nothing
-    arrives in it (a live message is activity, as for the server, and would restart the
-    idle clock under the test)."""
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        headers = await api_sign_in(client, QUIET_PCP, DEMO_PASSWORD)
-        found = await client.get("/api/v1/patients", params={"mrn": QUIET_MRN}, headers=headers)
-        patient_id = found.json()["patients"][0]["id"]
-        team = await client.get(f"/api/v1/patients/{patient_id}/care-team", headers=headers)
-        (clinician,) = [m for m in team.json()["members"] if m["display_name"] == QUIET_COLLEAGUE]
-        created = await client.post(
-            "/api/v1/conversations",
-            json={"kind": "staff", "patient_id": patient_id, "member_ids": [clinician["user_id"]]},
-            headers=headers,
-        )
-        assert created.status_code == 201, created.text
+async def thread_of_second_pcp(client: httpx.AsyncClient) -> str:
+    """A new thread of the second PCP's about a patient of her panel, with the
+    behavioral-health clinician (nobody else in the browser tests writes to either)."""
+    headers = await api_sign_in(client, SECOND_PCP, DEMO_PASSWORD)
+    found = await client.get("/api/v1/patients", params={"mrn": SECOND_MRN}, headers=headers)
+    patient_id = found.json()["patients"][0]["id"]
+    team = await client.get(f"/api/v1/patients/{patient_id}/care-team", headers=headers)
+    (clinician,) = [m for m in team.json()["members"] if m["display_name"] == COLLEAGUE]
+    created = await client.post(
+        "/api/v1/conversations",
+        json={"kind": "staff", "patient_id": patient_id, "member_ids": [clinician["user_id"]]},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
 
 
-async def test_idle_logoff_warns_then_clears_every_trace_of_the_patient(
+async def test_idle_logoff_happens_while_a_colleague_keeps_writing_into_the_open_thread(
     browser: Browser, live_server: str
 ) -> None:
-    await quiet_thread(live_server)
+    """Messages arriving live, the read receipts and list refreshes they cause are the
+    page's own traffic, not the person's: an unattended screen still signs out on time
+    and drops every trace of the patient (HIPAA automatic logoff)."""
     context = await browser.new_context(base_url=live_server)
-    try:
-        page = await context.new_page()
-        await page.clock.install()
-        await page.goto("/")
-        await sign_in(page, QUIET_PCP, DEMO_PASSWORD)
-        await page.get_by_role("link", name=QUIET_COLLEAGUE).click()
-        await expect(page.get_by_role("heading", name=QUIET_PATIENT)).to_be_visible()
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        conversation = await thread_of_second_pcp(client)
+        colleague = await api_sign_in(client, COLLEAGUE_EMAIL, DEMO_PASSWORD)
 
-        # Let the opening requests finish: their answers are activity and restart the clock.
-        await page.clock.run_for("00:02")
-        await page.wait_for_load_state("networkidle")
-        # The demo clinic signs out after 15 minutes without activity; a minute before, a warning.
-        await page.clock.run_for("13:48")
-        warning = page.get_by_role("alertdialog", name="Still there?")
-        await expect(warning).to_be_visible()
-        await expect(warning.get_by_role("button", name="Stay signed in")).to_be_focused()
-        await page.clock.run_for("01:00")
+        async def colleague_writes(text: str) -> None:
+            sent = await client.post(
+                f"/api/v1/conversations/{conversation}/messages",
+                json={"body": text},
+                headers=colleague,
+            )
+            assert sent.status_code == 201, sent.text
 
-        await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
-        await expect(page.get_by_role("alert")).to_have_text(
-            "You were signed out after a period of inactivity."
-        )
-        content = await page.content()
-        assert QUIET_PATIENT not in content
-        assert await context.cookies() == []
-    finally:
-        await context.close()
+        try:
+            page = await context.new_page()
+            await page.clock.install()
+            await page.goto("/")
+            await sign_in(page, SECOND_PCP, DEMO_PASSWORD)
+            await page.locator(f'a[href="/conversations/{conversation}"]').click()
+            await expect(page.get_by_role("heading", name=SECOND_PATIENT)).to_be_visible()
+            # Let the opening requests finish: opening the thread is activity.
+            await page.clock.run_for("00:02")
+            await page.wait_for_load_state("networkidle")
+
+            # The demo clinic signs out after 15 minutes without activity (the page 15 s
+            # sooner); a message arrives in the open thread every minute meanwhile.
+            for minute in range(1, 14):
+                await colleague_writes(f"Still waiting on the labs ({minute})")
+                await expect(shown_messages(page).last).to_have_text(
+                    f"Still waiting on the labs ({minute})"
+                )
+                await page.clock.run_for("01:00")
+            await colleague_writes("Still waiting on the labs (14)")
+            await expect(shown_messages(page).last).to_have_text("Still waiting on the labs (14)")
+            await page.clock.run_for("00:45")
+            warning = page.get_by_role("alertdialog", name="Still there?")
+            await expect(warning).to_be_visible()
+            await expect(warning.get_by_role("button", name="Stay signed in")).to_be_focused()
+            await colleague_writes("Still waiting on the labs (15)")
+            await expect(shown_messages(page).last).to_have_text("Still waiting on the labs (15)")
+            await page.clock.run_for("01:00")
+
+            await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+            await expect(page.get_by_role("alert")).to_have_text(
+                "You were signed out after a period of inactivity."
+            )
+            content = await page.content()
+            assert SECOND_PATIENT not in content
+            assert "Still waiting on the labs" not in content
+            assert await context.cookies() == []
+        finally:
+            await context.close()
 
 
 async def test_a_user_of_another_organization_sees_nothing(

@@ -165,6 +165,31 @@ async def test_an_idle_session_is_signed_out_even_with_a_valid_token(
     assert "session_idle" in await events_of(server, clinic.email(Role.PCP))
 
 
+async def test_passive_requests_do_not_keep_a_session_from_going_idle(
+    server: Server, clinic: Clinic
+) -> None:
+    """A page that only refetches by itself (live events arriving) signs out on time."""
+    admin = await sign_in(server.client, clinic.email(Role.ADMIN))
+    patched = await server.client.patch(
+        "/api/v1/organization",
+        json={"idle_timeout_minutes": 5},
+        headers=bearer(admin["access_token"]),
+    )
+    assert patched.status_code == 200
+    tokens = await sign_in(server.client, clinic.email(Role.PCP))
+    passive = bearer(tokens["access_token"]) | {"X-Huddle-Passive": "1"}
+    for _ in range(4):  # a refetch every minute: answered, but not activity
+        server.clock.advance(timedelta(minutes=1))
+        answer = await server.client.get("/api/v1/conversations", headers=passive)
+        assert answer.status_code == 200
+    server.clock.advance(timedelta(minutes=1, seconds=30))  # 5.5 min after sign-in
+    idle = await server.client.get("/api/v1/conversations", headers=passive)
+    assert idle.status_code == 401
+    assert error_code(idle) == "session_idle"
+    assert error_code(await me(server, tokens["access_token"])) == "session_revoked"
+    assert "session_idle" in await events_of(server, clinic.email(Role.PCP))
+
+
 async def test_default_idle_timeout_is_fifteen_minutes(server: Server, clinic: Clinic) -> None:
     tokens = await sign_in(server.client, clinic.email(Role.PCP))
     server.clock.advance(timedelta(minutes=15, seconds=5))

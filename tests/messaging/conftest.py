@@ -42,6 +42,12 @@ class Thread:
 
 @pytest.fixture
 async def thread(server: Server, clinic: Clinic) -> Thread:
+    return await make_thread(server, clinic)
+
+
+async def make_thread(server: Server, clinic: Clinic) -> Thread:
+    """A patient (Nadia Farouk) on the PCP's and the care manager's team, with a portal
+    account."""
     pcp = bearer((await sign_in(server.client, clinic.email(Role.PCP)))["access_token"])
     patient = await server.client.post(
         "/api/v1/patients",

@@ -9,6 +9,7 @@ interface Call {
   csrf: string | null;
   contentType: string | null;
   credentials: RequestCredentials | undefined;
+  passive: string | null;
   body: unknown;
 }
 
@@ -26,6 +27,7 @@ function fakeFetch(handler: Handler): { fetch: FetchLike; calls: Call[] } {
       csrf: headers.get("X-CSRF-Token"),
       contentType: headers.get("Content-Type"),
       credentials: init.credentials,
+      passive: headers.get("X-Huddle-Passive"),
       body: typeof init.body === "string" ? JSON.parse(init.body) : init.body,
     };
     calls.push(call);
@@ -234,6 +236,40 @@ describe("signing in", () => {
     await client.me();
 
     expect(onActivity).toHaveBeenCalledTimes(1);
+  });
+
+  it("marks a passive call for the server and does not count it as activity", async () => {
+    const { client, calls, onActivity } = await signedInClient(() => json(200, ME));
+    onActivity.mockClear();
+
+    await client.request("GET", "/api/v1/conversations", { auth: true, passive: true });
+    expect(calls.at(-1)?.passive).toBe("1");
+    expect(onActivity).not.toHaveBeenCalled();
+
+    await client.request("GET", "/api/v1/conversations", { auth: true });
+    expect(calls.at(-1)?.passive).toBeNull();
+    expect(onActivity).toHaveBeenCalledTimes(1);
+  });
+
+  it("keeps a passive call passive when it is retried after a refresh", async () => {
+    let expired = true;
+    const { client, calls, onActivity } = await signedInClient((call) => {
+      if (call.path === "/api/v1/auth/browser/refresh") {
+        expired = false;
+        return session(2);
+      }
+      return expired ? error(401, "token_expired") : json(200, ME);
+    });
+    onActivity.mockClear();
+
+    await client.request("GET", "/api/v1/conversations", { auth: true, passive: true });
+
+    expect(calls.map((c) => [c.path, c.passive]).slice(1)).toEqual([
+      ["/api/v1/conversations", "1"],
+      ["/api/v1/auth/browser/refresh", null],
+      ["/api/v1/conversations", "1"],
+    ]);
+    expect(onActivity).not.toHaveBeenCalled();
   });
 });
 

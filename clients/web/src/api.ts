@@ -60,6 +60,7 @@ export const SESSION_ENDED_CODES: ReadonlySet<string> = new Set([
 ]);
 
 export const CSRF_COOKIE = "huddle_csrf";
+export const PASSIVE_HEADER = "X-Huddle-Passive";
 const BROWSER_AUTH = "/api/v1/auth/browser";
 const SAFE_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -100,7 +101,8 @@ export interface ApiClientOptions {
   baseUrl?: string;
   /** Called once when an authenticated call finds the session over. */
   onSessionEnded?: (error: ApiError) => void;
-  /** Called after every authenticated call the server accepted (it counts as activity). */
+  /** Called after every authenticated call the server accepted, unless it was passive
+   * (the others count as activity). */
   onActivity?: () => void;
   /** Reads a cookie the page may see (only `huddle_csrf`); tests replace it. */
   readCookie?: (name: string) => string | null;
@@ -117,6 +119,10 @@ export interface RequestOptions {
   auth?: boolean;
   /** Send this bearer token instead (a patient-link session): never refreshed or kept. */
   bearer?: string;
+  /** The page sends this by itself (a refetch after a live event), not because the person
+   * did something: marked `X-Huddle-Passive: 1`, so neither the server nor the idle clock
+   * counts it as activity. */
+  passive?: boolean;
 }
 
 const NETWORK_DETAIL = "Could not reach the server. Check your connection and try again.";
@@ -235,7 +241,8 @@ export class ApiClient {
    * Send one request and decode its JSON answer (undefined for 204).
    * Throws ApiError for any non-2xx answer or when the server cannot be reached.
    * With `auth`, an expired access cookie is refreshed once and the request retried; an
-   * answer that ends the session calls `onSessionEnded` once.
+   * answer that ends the session calls `onSessionEnded` once; an accepted answer calls
+   * `onActivity` unless the request is `passive`.
    */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     if (!options.auth) {
@@ -244,7 +251,7 @@ export class ApiClient {
     this.#requireSession();
     const generation = this.#generation;
     try {
-      return this.#accepted(await this.#send<T>(method, path, options));
+      return this.#accepted(await this.#send<T>(method, path, options), options);
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401 || error.code !== "token_expired") {
         throw this.#sessionCheck(error);
@@ -256,7 +263,7 @@ export class ApiClient {
       if (generation !== this.#generation) throw sessionGone();
       await this.refresh();
       this.#requireSession();
-      return this.#accepted(await this.#send<T>(method, path, options));
+      return this.#accepted(await this.#send<T>(method, path, options), options);
     } catch (error) {
       throw this.#sessionCheck(error);
     }
@@ -268,8 +275,8 @@ export class ApiClient {
     this.#onActivity();
   }
 
-  #accepted<T>(answer: T): T {
-    this.#onActivity();
+  #accepted<T>(answer: T, options: RequestOptions): T {
+    if (!options.passive) this.#onActivity();
     return answer;
   }
 
@@ -296,6 +303,7 @@ export class ApiClient {
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(options.body);
     }
+    if (options.passive) headers[PASSIVE_HEADER] = "1";
     if (options.bearer !== undefined) {
       headers["Authorization"] = `Bearer ${options.bearer}`;
     } else if (!SAFE_METHODS.has(method)) {

@@ -1,7 +1,8 @@
 // Automatic logoff on this page, in step with the server's idle timeout: the server
-// counts only requests and socket frames as activity, so this clock restarts on exactly
-// those. A minute before the end a warning appears; at the end the page signs out and
-// every piece of PHI is dropped.
+// counts as activity only requests and socket frames the person caused (not passive ones,
+// docs/web-client.md#idle-logoff), so this clock restarts on exactly those. A minute
+// before the end a warning appears; at the end the page signs out and every piece of PHI
+// is dropped.
 
 import { signal } from "@preact/signals";
 

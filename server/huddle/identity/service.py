@@ -165,8 +165,13 @@ async def logout(rt: Runtime, actor: Actor) -> None:
         _announce_session_end(uow, actor.user_id, auth_session.id)
 
 
-async def authenticate(rt: Runtime, access_token: str, context: RequestContext) -> SignedIn:
-    """Check an access token and its session (revoked, expired, idle); note activity."""
+async def authenticate(
+    rt: Runtime, access_token: str, context: RequestContext, *, activity: bool = True
+) -> SignedIn:
+    """Check an access token and its session (revoked, expired, idle). Notes activity
+    (restarts the idle clock) unless `activity` is False: passive traffic, which the
+    client sends by itself, is refused on an idle session like any other but never
+    keeps one alive."""
     claims = rt.tokens.verify(access_token, audience=ACCESS_AUDIENCE)
     try:
         session_id, user_id = uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"])
@@ -188,7 +193,7 @@ async def authenticate(rt: Runtime, access_token: str, context: RequestContext) 
         failure = _session_failure(uow, auth_session, user, org, now)
         if failure is not None:
             uow.fail_after_commit(failure)
-        elif now - auth_session.last_seen_at >= ACTIVITY_RESOLUTION:
+        elif activity and now - auth_session.last_seen_at >= ACTIVITY_RESOLUTION:
             auth_session.last_seen_at = now
     actor = Actor(
         user_id=user.id,

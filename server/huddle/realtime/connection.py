@@ -117,11 +117,14 @@ class Connection:
             )
         await self._authenticate(frame.token)
 
-    async def _authenticate(self, token: str) -> None:
-        """Check a token (also a refresh of it mid-connection); counts as activity."""
+    async def _authenticate(self, token: str, *, activity: bool = False) -> None:
+        """Check a token (also a refresh of it mid-connection). Connecting, reconnecting
+        and replacing a token are things a client does by itself: not activity."""
         try:
             claims = self.rt.tokens.verify(token, audience=ACCESS_AUDIENCE)
-            signed_in = await identity.authenticate(self.rt, token, self._context())
+            signed_in = await identity.authenticate(
+                self.rt, token, self._context(), activity=activity
+            )
         except Unauthorized as exc:
             raise Closing(protocol.CLOSE_AUTH, protocol.error(exc.code, exc.detail)) from None
         if signed_in.needs_mfa_enrolment:
@@ -242,7 +245,7 @@ class Connection:
             await self._authenticate(frame.token)
             await self._send(protocol.encode("authenticated"))
             return
-        await self._authenticate(self.token)  # still valid? and it is activity
+        await self._authenticate(self.token, activity=_is_activity(frame))  # still valid?
         assert self.actor is not None
         if isinstance(frame, protocol.Resume):
             await self._resume(frame.cursors, frame.tasks)
@@ -356,6 +359,14 @@ class Connection:
                 await self.socket.close(code=code, reason=protocol.CLOSE_CODES.get(code, ""))
         except (WebSocketDisconnect, RuntimeError, TimeoutError):
             pass  # the client left first, or is not reading
+
+
+def _is_activity(frame: protocol.ClientFrame) -> bool:
+    """Only what the person does restarts the idle clock: sending, typing, and a read
+    receipt the client did not mark passive. Resume and presence are the client's own."""
+    if isinstance(frame, protocol.Read):
+        return not frame.passive
+    return isinstance(frame, protocol.Send | protocol.Typing)
 
 
 def _frame_type(frame: protocol.ClientFrame) -> str:

@@ -62,6 +62,9 @@ class Send(msgspec.Struct, tag="send", forbid_unknown_fields=True):
 class Read(msgspec.Struct, tag="read", forbid_unknown_fields=True):
     conversation_id: uuid.UUID
     seq: Annotated[int, Meta(ge=0)]
+    # True: the client sent it by itself (a message arrived in the open thread), so it
+    # is not activity for the idle timeout.
+    passive: bool = False
 
 
 class Typing(msgspec.Struct, tag="typing", forbid_unknown_fields=True):

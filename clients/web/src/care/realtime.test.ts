@@ -191,6 +191,28 @@ describe("the live connection", () => {
     realtime.stop();
   });
 
+  it("counts only frames the person caused as activity; receipts and resume are passive", async () => {
+    const { realtime, sockets, handlers } = setUp();
+    realtime.start();
+    sockets[0]!.frame({ type: "ready", conversations: { c1: 1 } });
+    sockets[0]!.frame(created(message(2, 2)));
+    realtime.markRead("c1", 2); // sent by itself as the message arrived in the open thread
+    expect(sockets[0]!.sent).toEqual([
+      { type: "read", conversation_id: "c1", seq: 2, passive: true },
+    ]);
+    sockets[0]!.drop();
+    await vi.waitFor(() => expect(sockets).toHaveLength(2), { timeout: 2000 });
+    sockets[1]!.frame({ type: "ready", conversations: { c1: 2 } });
+    expect(sockets[1]!.sent).toEqual([{ type: "resume", cursors: { c1: 2 }, tasks: 0 }]);
+    expect(handlers.onActivity).not.toHaveBeenCalled();
+
+    sockets[1]!.frame({ type: "resumed", conversations: { c1: 2 } });
+    realtime.typing("c1");
+    realtime.send(draft);
+    expect(handlers.onActivity).toHaveBeenCalledTimes(2);
+    realtime.stop();
+  });
+
   it("forgets everything when stopped", () => {
     const { realtime, sockets } = setUp();
     realtime.start();

@@ -25,7 +25,8 @@ export interface RealtimeHandlers {
   /** The access cookie expired: refresh it (rejects if the session is over). */
   refreshSession(): Promise<void>;
   onSessionEnded(code: string): void;
-  /** A frame was sent: the server counts it as activity. */
+  /** A frame the person caused was sent (a message, typing): the server counts it as
+   * activity. Resume and read receipts are the page's own doing and are not. */
   onActivity(): void;
 }
 
@@ -100,8 +101,10 @@ export class Realtime {
     this.#sendFrame(sendFrame(message));
   }
 
+  /** A read receipt: sent by itself as messages arrive in the open thread, so marked
+   * passive (opening the thread was the person's doing, and its REST read counted). */
   markRead(conversationId: string, seq: number): void {
-    this.#sendFrame({ type: "read", conversation_id: conversationId, seq });
+    this.#sendFrame({ type: "read", conversation_id: conversationId, seq, passive: true }, true);
   }
 
   typing(conversationId: string): void {
@@ -193,7 +196,7 @@ export class Realtime {
       return;
     }
     const tasks = taskCursor === null ? {} : { tasks: taskCursor };
-    this.#sendFrame({ type: "resume", cursors, ...tasks });
+    this.#sendFrame({ type: "resume", cursors, ...tasks }, true);
   }
 
   #live(): void {
@@ -228,11 +231,11 @@ export class Realtime {
     this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
   }
 
-  #sendFrame(frame: Frame): void {
+  #sendFrame(frame: Frame, passive = false): void {
     const socket = this.#socket;
     if (socket === null || socket.readyState !== OPEN) return;
     socket.send(JSON.stringify(frame));
-    this.#handlers.onActivity();
+    if (!passive) this.#handlers.onActivity();
   }
 
   /** Drop the socket at once (its close may never complete while offline). */

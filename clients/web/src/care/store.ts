@@ -32,6 +32,8 @@ export const connection = signal<ConnectionStatus>("stopped");
 export const sendRefusal = signal<string | null>(null);
 
 const OVERVIEW_DEBOUNCE_MS = 250;
+/** A read the page makes by itself: not activity for the idle timeout. */
+const PASSIVE = { auth: true, passive: true } as const;
 const HISTORY_PAGE = 100;
 
 let api: ApiClient | null = null;
@@ -75,19 +77,22 @@ export function clearCareState(): void {
   connection.value = "stopped";
 }
 
+/** Read the conversation list, patients and referrals again. Passive (not activity):
+ * the page does this by itself after live events, at start, and after an action that
+ * already counted. */
 export async function loadOverview(): Promise<void> {
   const client = requireApi();
   const list = await client.request<{ conversations: Conversation[] }>(
     "GET",
     "/api/v1/conversations",
-    { auth: true },
+    PASSIVE,
   );
   if (api !== client) return; // signed out meanwhile
   conversations.value = list.conversations;
   if (!session?.staff) return;
   const [found, sent] = await Promise.all([
-    client.request<{ patients: Patient[] }>("GET", "/api/v1/patients", { auth: true }),
-    client.request<{ referrals: Referral[] }>("GET", "/api/v1/referrals", { auth: true }),
+    client.request<{ patients: Patient[] }>("GET", "/api/v1/patients", PASSIVE),
+    client.request<{ referrals: Referral[] }>("GET", "/api/v1/referrals", PASSIVE),
   ]);
   if (api !== client) return;
   patients.value = Object.fromEntries(found.patients.map((p) => [p.id, p]));

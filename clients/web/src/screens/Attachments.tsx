@@ -7,7 +7,8 @@ import { Alert } from "../ui";
 
 /** Files of one conversation: download links (the cookie authenticates them) and upload.
  * An upload is sent at once with a short message naming it, which reaches the others
- * live; the list is read again whenever the thread moves on (`newestSeq`). */
+ * live; the list is read again whenever the thread moves on (`newestSeq`), passively:
+ * opening the thread counted through its messages' read. */
 export function Attachments(props: { conversationId: string; newestSeq: number }) {
   const { conversationId, newestSeq } = props;
   const [files, setFiles] = useState<Attachment[]>([]);
@@ -17,7 +18,10 @@ export function Attachments(props: { conversationId: string; newestSeq: number }
   const base = `/api/v1/conversations/${conversationId}/attachments`;
 
   const load = async () => {
-    const answer = await api.request<{ attachments: Attachment[] }>("GET", base, { auth: true });
+    const answer = await api.request<{ attachments: Attachment[] }>("GET", base, {
+      auth: true,
+      passive: true,
+    });
     setFiles(answer.attachments);
   };
   useEffect(() => {

@@ -16,7 +16,8 @@ export function TaskDetails({ task, me }: { task: Task; me: Me }) {
   const [detail, setDetail] = useState<TaskDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    readTask(task.id)
+    // Opening the details is the person's doing; a read after the task changed is not.
+    readTask(task.id, detail?.id === task.id)
       .then(setDetail)
       .catch((failure) => {
         if (!(failure instanceof ApiError && failure.endsSession)) setError(describeError(failure));

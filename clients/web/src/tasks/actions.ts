@@ -53,8 +53,11 @@ export function changeStatus(taskId: string, status: TaskStatus, reason?: string
   );
 }
 
-export function readTask(taskId: string): Promise<TaskDetail> {
-  return applied(api.request<TaskDetail>("GET", `/api/v1/tasks/${taskId}`, { auth: true }));
+/** `passive`: read again by itself because a frame changed the task (not activity). */
+export function readTask(taskId: string, passive = false): Promise<TaskDetail> {
+  return applied(
+    api.request<TaskDetail>("GET", `/api/v1/tasks/${taskId}`, { auth: true, passive }),
+  );
 }
 
 export function addComment(taskId: string, text: string): Promise<TaskDetail> {

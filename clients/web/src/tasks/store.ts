@@ -29,15 +29,19 @@ export function startTasks(client: ApiClient): void {
  * list hold every task changed before the socket's starting point (loaded earlier, a
  * task made in between would be in neither). Later reconnects resume instead. */
 export function tasksLive(): void {
-  if (!tasksLoaded.value) loadTasks().catch(() => {}); // a failed load shows no tasks
+  if (!tasksLoaded.value) loadTasks(true).catch(() => {}); // a failed load shows no tasks
 }
 
-/** Mine, my role's queue, and everything else I may see (overdue, what I asked for). */
-export async function loadTasks(): Promise<void> {
+/** Mine, my role's queue, and everything else I may see (overdue, what I asked for).
+ * `passive` when the page loads them by itself (not activity for the idle timeout). */
+export async function loadTasks(passive = false): Promise<void> {
   const client = requireApi();
   const lists = await Promise.all(
     ["assignee=me&", "assignee=role&", ""].map((filter) =>
-      client.request<TaskList>("GET", `/api/v1/tasks?${filter}limit=${PAGE}`, { auth: true }),
+      client.request<TaskList>("GET", `/api/v1/tasks?${filter}limit=${PAGE}`, {
+        auth: true,
+        passive,
+      }),
     ),
   );
   if (api !== client) return; // signed out meanwhile
@@ -50,7 +54,9 @@ export function applyTasks(incoming: readonly Task[]): void {
   tasks.value = mergeTasks(tasks.value, incoming);
   for (const task of incoming) {
     const people = [task.created_by, task.assignee_user_id];
-    if (people.some((id) => id !== null && nameOf(id) === null)) void loadCareTeam(task.patient_id);
+    if (people.some((id) => id !== null && nameOf(id) === null)) {
+      void loadCareTeam(task.patient_id, true);
+    }
   }
 }
 
@@ -70,14 +76,16 @@ export function clearTasks(): void {
 }
 
 /** The patient's care team (names for the assignee picker and the task cards). A
- * refusal (not on the team yet) leaves what is known. */
-export async function loadCareTeam(patientId: string): Promise<CareTeam | null> {
+ * refusal (not on the team yet) leaves what is known. `passive`: the page wants names
+ * for a task that arrived (not activity). */
+export async function loadCareTeam(patientId: string, passive = false): Promise<CareTeam | null> {
   const client = api;
   if (client === null || teamsLoading.has(patientId)) return careTeams.value[patientId] ?? null;
   teamsLoading.add(patientId);
   try {
     const team = await client.request<CareTeam>("GET", `/api/v1/patients/${patientId}/care-team`, {
       auth: true,
+      passive,
     });
     if (api !== client) return null;
     careTeams.value = { ...careTeams.value, [patientId]: team };
