@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from tests.e2e.accessibility import serious_violations
 from tests.e2e.test_signin import DEMO_PASSWORD, api_sign_in, sign_in
@@ -221,6 +221,58 @@ async def test_idle_logoff_happens_while_a_colleague_keeps_writing_into_the_open
             assert SECOND_PATIENT not in content
             assert "Still waiting on the labs" not in content
             assert await context.cookies() == []
+        finally:
+            await context.close()
+
+
+async def test_a_message_sent_while_the_socket_connects_shows_in_the_open_thread(
+    browser: Browser, live_server: str
+) -> None:
+    """The thread is read over REST while the socket is held back; a colleague's message
+    sent in between is in neither that page nor any frame (it precedes the socket's
+    starting point), so the page must read the thread again once the socket is live."""
+    context = await browser.new_context(base_url=live_server)
+    held: list[WebSocketRoute] = []
+
+    def hold(socket: WebSocketRoute) -> None:
+        held.append(socket)
+
+    await context.route_web_socket("**/api/v1/ws", hold)
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        conversation = await thread_of_second_pcp(client)
+        colleague = await api_sign_in(client, COLLEAGUE_EMAIL, DEMO_PASSWORD)
+
+        async def colleague_writes(text: str) -> None:
+            sent = await client.post(
+                f"/api/v1/conversations/{conversation}/messages",
+                json={"body": text},
+                headers=colleague,
+            )
+            assert sent.status_code == 201, sent.text
+
+        try:
+            await colleague_writes("Before you opened the thread")
+            page = await context.new_page()
+            await page.goto("/")
+            await sign_in(page, SECOND_PCP, DEMO_PASSWORD)
+            await page.locator(f'a[href="/conversations/{conversation}"]').click()
+            await expect(shown_messages(page)).to_have_text(["Before you opened the thread"])
+            await expect(page.get_by_text("Reconnecting…")).to_be_visible()
+
+            await colleague_writes("While your page was connecting")
+            held[0].connect_to_server()
+            await expect(page.get_by_text("Reconnecting…")).to_be_hidden()
+            await expect(shown_messages(page)).to_have_text(
+                ["Before you opened the thread", "While your page was connecting"]
+            )
+            await colleague_writes("Once you were live")
+            await expect(shown_messages(page)).to_have_text(
+                [
+                    "Before you opened the thread",
+                    "While your page was connecting",
+                    "Once you were live",
+                ]
+            )
         finally:
             await context.close()
 

@@ -5,7 +5,12 @@ import { signal } from "@preact/signals";
 
 import { type ApiClient, ApiError } from "../api";
 import { applyTasks, clearTasks, startTasks, tasksLive } from "../tasks/store";
-import { Realtime, type ConnectionStatus, type RealtimeHandlers } from "./realtime";
+import {
+  Realtime,
+  type ConnectionStatus,
+  type RealtimeHandlers,
+  type Surroundings,
+} from "./realtime";
 import {
   EMPTY_THREAD,
   type ThreadState,
@@ -39,6 +44,10 @@ const HISTORY_PAGE = 100;
 let api: ApiClient | null = null;
 let realtime: Realtime | null = null;
 let overviewTimer: ReturnType<typeof setTimeout> | null = null;
+/** Threads read over REST while the socket was not live. A message sent between that read
+ * and the socket's starting point (its `ready`) is in neither, so each is read again once
+ * the socket is live: from then on the REST page and the live frames overlap. */
+const readBeforeLive = new Set<string>();
 
 export interface CareSession {
   api: ApiClient;
@@ -47,6 +56,8 @@ export interface CareSession {
   onActivity(): void;
   /** Whether this person sees patient records and referrals (staff), or only threads. */
   staff: boolean;
+  /** The browser around the socket; tests pass a fake. */
+  around?: Surroundings;
 }
 
 let session: CareSession | null = null;
@@ -55,7 +66,7 @@ let session: CareSession | null = null;
 export async function startCare(care: CareSession): Promise<void> {
   session = care;
   api = care.api;
-  realtime = new Realtime(handlers());
+  realtime = new Realtime(handlers(), care.around);
   realtime.start();
   if (care.staff) startTasks(care.api);
   await loadOverview();
@@ -69,6 +80,7 @@ export function clearCareState(): void {
   api = null;
   session = null;
   if (overviewTimer !== null) clearTimeout(overviewTimer);
+  readBeforeLive.clear();
   conversations.value = [];
   patients.value = {};
   referrals.value = {};
@@ -99,13 +111,16 @@ export async function loadOverview(): Promise<void> {
   referrals.value = Object.fromEntries(sent.referrals.map((r) => [r.conversation_id, r]));
 }
 
-/** The latest page of a thread, merged with whatever arrived live meanwhile. */
-export async function loadThread(conversationId: string): Promise<void> {
+/** The latest page of a thread, merged with whatever arrived live meanwhile (by id, the
+ * higher revision winning, so the order of the two never matters). `passive`: the page
+ * reads it by itself (not activity); opening the thread is the person's doing. */
+export async function loadThread(conversationId: string, passive = false): Promise<void> {
   const client = requireApi();
+  if (connection.value !== "live") readBeforeLive.add(conversationId);
   const page = await client.request<{ messages: Message[] }>(
     "GET",
     `/api/v1/conversations/${conversationId}/messages?limit=${HISTORY_PAGE}`,
-    { auth: true },
+    { auth: true, passive },
   );
   if (api === client) updateThread(conversationId, (t) => applyMessages(t, page.messages));
 }
@@ -190,7 +205,10 @@ function handlers(): RealtimeHandlers {
     onOverviewChanged: refreshOverviewSoon,
     onStatus(status) {
       connection.value = status;
-      if (status === "live" && session?.staff) tasksLive();
+      if (status !== "live") return;
+      if (session?.staff) tasksLive();
+      for (const id of readBeforeLive) loadThread(id, true).catch(() => {});
+      readBeforeLive.clear();
     },
     onSendRefused(clientMsgId, detail) {
       const updated = Object.fromEntries(
