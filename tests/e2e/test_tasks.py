@@ -18,6 +18,7 @@ from tests.e2e.accessibility import serious_violations
 from tests.e2e.test_signin import DEMO_PASSWORD, api_sign_in, sign_in
 
 PCP, CARE, BH, ADMIN = "pcp@example.org", "care@example.org", "bh@example.org", "admin@example.org"
+PSYCHIATRIST = "psych@example.org"
 REFERRAL_THREAD = "Referral: Care management"
 PATIENT = "Maria Delgado"
 PHONE = {"viewport": {"width": 360, "height": 740}}
@@ -45,9 +46,6 @@ async def people(browser: Browser, live_server: str) -> AsyncIterator[Callable[.
 async def open_referral_thread(page: Page) -> None:
     await page.get_by_role("link", name=REFERRAL_THREAD).click()
     await expect(page.get_by_role("heading", name=f"{PATIENT}: {REFERRAL_THREAD}")).to_be_visible()
-    # Start once the socket is live: a thread read over REST before the socket's first
-    # `ready` can miss a message sent in between (docs/web-client.md, Known limits).
-    await expect(page.get_by_role("status").filter(has_text="Reconnecting")).to_have_count(0)
 
 
 async def open_worklist(page: Page) -> None:
@@ -230,6 +228,7 @@ async def test_a_warm_handoff_is_accepted_by_the_consultant_and_the_pcp_sees_it_
 
 async def test_a_declined_warm_handoff_passes_to_the_next_consultant(
     people,  # type: ignore[no-untyped-def]
+    live_server: str,
 ) -> None:
     pcp: Page = await people(PCP)
     consultant: Page = await people(BH, **PHONE)
@@ -255,4 +254,25 @@ async def test_a_declined_warm_handoff_passes_to_the_next_consultant(
     # It went on to the psychiatrist at once, and the PCP hears where it went.
     await expect(handoff.get_by_role("status")).to_have_text(
         re.compile(r"Warm handoff sent to Dr\. Sam Okafor \(passed on once\): waiting")
+    )
+
+    # The psychiatrist declines too: nobody is left, and the PCP reads what happened and
+    # what to do now (the patient is still waiting).
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        psychiatrist = await api_sign_in(client, PSYCHIATRIST, DEMO_PASSWORD)
+        mine = await client.get(
+            "/api/v1/tasks", params={"assignee": "me", "status": "open"}, headers=psychiatrist
+        )
+        (waiting,) = [t for t in mine.json()["tasks"] if t["kind"] == "warm_handoff"]
+        declined = await client.post(
+            f"/api/v1/tasks/{waiting['id']}/status",
+            json={"status": "declined", "reason": "Off site today"},
+            headers=psychiatrist,
+        )
+        assert declined.status_code == 200, declined.text
+    await expect(handoff.get_by_role("status")).to_have_text(
+        "Both consultants declined this warm handoff, and no other consultant is available."
+        " Last reason given: “Off site today”. The patient is still waiting: reach"
+        " behavioral health another way (call the on-call clinician) or make a follow-up"
+        " task, then cancel this handoff on your worklist."
     )

@@ -47,6 +47,8 @@ export function HandoffPrompt({ me: signedIn }: { me: SignedIn }) {
     setError(null);
     try {
       await changeStatus(task.id, status, reason);
+      // Declined by the last consultant, it stays open with me (nobody left): not again.
+      if (status === "declined") setLater((answered) => new Set([...answered, task.id]));
       // Accepting puts me on the care team: the patient's threads and name are mine now.
       if (status === "accepted") await loadOverview().catch(() => {});
     } catch (failure) {

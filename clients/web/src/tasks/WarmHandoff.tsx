@@ -1,12 +1,13 @@
-import { useId, useState } from "preact/hooks";
+import { useEffect, useId, useState } from "preact/hooks";
 
 import { ApiError } from "../api";
 import { patients } from "../care/store";
 import { describeError } from "../messages";
 import { Alert, when } from "../ui";
-import { startWarmHandoff } from "./actions";
+import { readTask, startWarmHandoff } from "./actions";
 import { nameOf, tasks } from "./store";
 import type { Task } from "./types";
+import { type NobodyLeft, nobodyLeftWords, whyNobodyLeft } from "./worklist";
 
 /** "The patient is here now": the PCP's one step to the on-duty BH consultant, then its
  * fate, live. Given no patient (the worklist), the PCP picks one. */
@@ -38,6 +39,18 @@ export function WarmHandoffForm(props: { patientId?: string; conversationId?: st
   };
 
   const handoff = started === null ? undefined : tasks.value[started];
+  const nobodyLeft = handoff !== undefined && isNobodyLeft(handoff);
+  const [why, setWhy] = useState<NobodyLeft | null>(null);
+  useEffect(() => {
+    setWhy(null);
+    if (!nobodyLeft || handoff === undefined) return;
+    // Its history says whether everyone declined or the last one did not answer; the page
+    // reads it by itself (passive).
+    readTask(handoff.id, true)
+      .then((detail) => setWhy(whyNobodyLeft(detail.history)))
+      .catch(() => {});
+  }, [handoff?.id, nobodyLeft]);
+
   return (
     <section class="warm-handoff" aria-labelledby={`${ids}-title`}>
       <h2 id={`${ids}-title`}>Warm handoff</h2>
@@ -79,19 +92,21 @@ export function WarmHandoffForm(props: { patientId?: string; conversationId?: st
       </form>
       {error && <Alert>{error}</Alert>}
       <p role="status" class="handoff-status">
-        {handoff && handoffWords(handoff)}
+        {handoff && (nobodyLeft ? nobodyLeftWords(handoff, why) : handoffWords(handoff))}
       </p>
     </section>
   );
 }
 
-/** Where a warm handoff stands, in the PCP's words. */
+/** No consultant is left to try: the handoff stays open, flagged overdue (docs/tasks.md). */
+function isNobodyLeft(task: Task): boolean {
+  return task.status === "open" && task.overdue;
+}
+
+/** Where a warm handoff stands, in the PCP's words (nobody left: `nobodyLeftWords`). */
 export function handoffWords(task: Task): string {
   const named = task.assignee_user_id === null ? null : nameOf(task.assignee_user_id);
   const consultant = named ?? "the on-duty consultant";
-  if (task.status === "open" && task.overdue) {
-    return "Not accepted in time, and no other consultant is available.";
-  }
   if (task.status === "open") {
     const times = task.escalations === 1 ? "once" : `${task.escalations} times`;
     const passed = task.escalations > 0 ? ` (passed on ${times})` : "";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { ApiError } from "../api";
-import type { Task } from "./types";
+import type { Task, TaskEvent } from "./types";
 import {
   CLAIMED_BY_SOMEONE_ELSE,
   type TaskMap,
@@ -10,8 +10,10 @@ import {
   handoffsAwaitingMe,
   localToIso,
   mergeTasks,
+  nobodyLeftWords,
   sections,
   titleFrom,
+  whyNobodyLeft,
 } from "./worklist";
 
 const NOW = Date.parse("2026-03-02T12:00:00Z");
@@ -148,5 +150,65 @@ describe("small rules", () => {
   it("sends a local due time as UTC with its zone, and no time as none", () => {
     expect(localToIso("")).toBeNull();
     expect(localToIso("2026-03-02T14:30")).toBe(new Date(2026, 2, 2, 14, 30).toISOString());
+  });
+});
+
+describe("a warm handoff no consultant took", () => {
+  function event(change: string, fields: Partial<TaskEvent> = {}): TaskEvent {
+    return {
+      change,
+      actor_user_id: null,
+      from_status: null,
+      to_status: null,
+      assignee_user_id: null,
+      assignee_role: null,
+      reason: null,
+      at: "2026-03-02T12:00:00Z",
+      ...fields,
+    };
+  }
+  const declined = (reason: string) =>
+    event("status", { from_status: "open", to_status: "declined", reason });
+  const handoff = task("h", {
+    kind: "warm_handoff",
+    status: "open",
+    overdue: true,
+    escalations: 1,
+    last_change: "overdue",
+  });
+
+  it("tells the PCP that everyone declined, why, and what to do now", () => {
+    const why = whyNobodyLeft([
+      event("created"),
+      declined("With a patient in crisis until 3 pm"),
+      event("escalated", { from_status: "declined", to_status: "open" }),
+      declined("Off site today"),
+      event("overdue", { from_status: "declined", to_status: "open" }),
+    ]);
+    expect(why).toEqual({ declined: true, lastReason: "Off site today" });
+    const words = nobodyLeftWords(handoff, why);
+    expect(words).toMatch(/^Both consultants declined this warm handoff, and no other/);
+    expect(words).toContain("Last reason given: “Off site today”.");
+    expect(words).toContain("The patient is still waiting");
+    expect(words).toContain("cancel this handoff on your worklist");
+  });
+
+  it("tells the PCP that nobody answered in time when the last one did not", () => {
+    const why = whyNobodyLeft([
+      event("created"),
+      declined("Off site today"),
+      event("escalated", { from_status: "declined", to_status: "open" }),
+      event("overdue", { to_status: "open" }),
+    ]);
+    expect(why.declined).toBe(false);
+    expect(nobodyLeftWords(task("h", { ...handoff, escalations: 2 }), why)).toMatch(
+      /^No consultant accepted this warm handoff in time \(3 asked\), and no other/,
+    );
+  });
+
+  it("says what it can before the history is read", () => {
+    expect(nobodyLeftWords(handoff, null)).toMatch(
+      /^No consultant accepted this warm handoff \(2 asked\), and no other consultant is available\. The patient is still waiting/,
+    );
   });
 });

@@ -4,7 +4,7 @@
 
 import { ApiError, type Role } from "../api";
 import { describeError } from "../messages";
-import type { Task, TaskStatus } from "./types";
+import type { Task, TaskEvent, TaskStatus } from "./types";
 
 export type TaskMap = Readonly<Record<string, Task>>;
 
@@ -114,6 +114,40 @@ export function handoffsAwaitingMe(tasks: TaskMap, me: Me): Task[] {
   return Object.values(tasks)
     .filter((t) => t.kind === "warm_handoff" && t.status === "open" && t.assignee_user_id === me.id)
     .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
+}
+
+/** Why a warm handoff is open and overdue with no consultant left to try (its history
+ * says): the last one declined, or did not answer in time; and the last reason given. */
+export interface NobodyLeft {
+  declined: boolean;
+  lastReason: string | null;
+}
+
+export function whyNobodyLeft(history: readonly TaskEvent[]): NobodyLeft {
+  const newestFirst = [...history].reverse();
+  const flagged = newestFirst.find((event) => event.change === "overdue");
+  const declined = newestFirst.find((event) => event.to_status === "declined");
+  return {
+    declined: flagged?.from_status === "declined",
+    lastReason: declined?.reason ?? null,
+  };
+}
+
+/** The PCP's words for a warm handoff no consultant took: what happened, and what to do
+ * now (the patient is still waiting). `why` is null until the history has been read. */
+export function nobodyLeftWords(task: Task, why: NobodyLeft | null): string {
+  const asked = task.escalations + 1;
+  const everyone =
+    asked === 1 ? "The only consultant" : asked === 2 ? "Both consultants" : `All ${asked} consultants`;
+  const happened = why?.declined
+    ? `${everyone} declined this warm handoff`
+    : `No consultant accepted this warm handoff${why === null ? "" : " in time"} (${asked} asked)`;
+  const reason = why?.lastReason ? ` Last reason given: “${why.lastReason}”.` : "";
+  return (
+    `${happened}, and no other consultant is available.${reason} The patient is still ` +
+    "waiting: reach behavioral health another way (call the on-call clinician) or make a " +
+    "follow-up task, then cancel this handoff on your worklist."
+  );
 }
 
 /** A `datetime-local` value (the browser's local time) as UTC ISO-8601; "" is no time. */
