@@ -99,6 +99,8 @@ async def take_all(base_url: str, directory: Path) -> None:
             await shoot(page, directory, "administration")
             await scroll_to_top_of(page, "#organization")
             await shoot(page, directory, "organization-settings")
+            await scroll_to_top_of(page, "#care-teams")
+            await shoot(page, directory, "care-teams")
         finally:
             await browser.close()
 

@@ -200,3 +200,94 @@ async def test_the_admin_screen_has_no_serious_accessibility_violations(
         assert await serious_violations(page) == []
         # Usable at 360 px: only the tables' own regions scroll sideways, never the page.
         assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+CEDAR_STAFF = [
+    ("ames", "Dr. Ruth Ames", "pcp"),
+    ("brooks", "Nia Brooks", "care_manager"),
+    ("reyes", "Omar Reyes", "care_manager"),
+]
+CEDAR_PATIENTS = ["Ada Finch", "Bo Lindqvist", "Cyrus Vale"]
+
+
+async def cedar_clinic(client: httpx.AsyncClient, huddle_cli: Callable[..., str]) -> str:
+    """A clinic of its own (moving the demo clinic's care teams would change other tests'):
+    a PCP whose three patients all have Nia Brooks, a care manager who is leaving, on
+    their team, and the first also Omar Reyes. Returns the password of all of them."""
+    password = "cedar-lantern-harbor-quill-61"
+    huddle_cli(
+        *("org", "create", "--name", "Cedar Clinic"),
+        *("--admin-email", "tan@cedar.example", "--admin-name", "Mei Tan"),
+        HUDDLE_ADMIN_PASSWORD=password,
+    )
+    admin = await api_sign_in(client, "tan@cedar.example", password)
+    ids = {}
+    for login, name, role in CEDAR_STAFF:
+        person = {"email": f"{login}@cedar.example", "display_name": name, "role": role}
+        created = await client.post(
+            "/api/v1/users", headers=admin, json=person | {"password": password}
+        )
+        assert created.status_code == 201, created.text
+        ids[login] = created.json()["id"]
+    pcp = await api_sign_in(client, "ames@cedar.example", password)
+    for n, name in enumerate(CEDAR_PATIENTS):
+        record = {"full_name": name, "date_of_birth": f"1970-05-0{n + 1}", "mrn": f"CDR-{n}"}
+        patient = (await client.post("/api/v1/patients", headers=pcp, json=record)).json()
+        for login in ["brooks", "reyes"][: 2 if n == 0 else 1]:
+            member = {"user_id": ids[login], "team_role": "care_manager"}
+            team = f"/api/v1/patients/{patient['id']}/care-team"
+            assert (await client.post(team, headers=pcp, json=member)).status_code == 200
+    # Nia is leaving: her account is off, and her patients must stay covered.
+    off = await client.post(f"/api/v1/users/{ids['brooks']}/deactivate", headers=admin)
+    assert off.status_code == 200
+    return password
+
+
+async def test_an_admin_transfers_a_leavers_caseload_and_sees_the_counts_change(
+    page: Page, live_server: str, huddle_cli: Callable[..., str]
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        password = await cedar_clinic(client, huddle_cli)
+        await open_administration(page, "tan@cedar.example", password)
+        care_teams = page.get_by_role("region", name="Care teams")
+        caseloads = care_teams.get_by_role("region", name="Caseloads of 3 clinicians")
+        nia, omar = (caseloads.locator("tr").filter(has_text=who) for who in ("Nia", "Omar"))
+        await expect(nia).to_have_text("Nia BrooksCare managerDeactivated3")
+        await expect(omar).to_have_text("Omar ReyesCare managerActive1")
+
+        await care_teams.get_by_label("From").select_option(
+            label="Nia Brooks (Care manager, deactivated, 3 care teams)"
+        )
+        # Only an active colleague with the same role can take it (not Dr. Ames, a PCP).
+        await expect(care_teams.get_by_label("To").locator("option")).to_have_text(
+            ["Choose a colleague", "Omar Reyes (Care manager, 1 care team)"]
+        )
+        await care_teams.get_by_label("To").select_option(
+            label="Omar Reyes (Care manager, 1 care team)"
+        )
+        await care_teams.get_by_role("button", name="Transfer caseload").click()
+        question = care_teams.get_by_text("Move Nia Brooks's 3 care teams to Omar Reyes?")
+        await expect(question).to_be_visible()
+        assert await serious_violations(page) == []
+        await care_teams.get_by_role("button", name="Yes, transfer").click()
+        await expect(care_teams.get_by_role("status")).to_have_text(
+            "Moved 3 care teams from Nia Brooks to Omar Reyes (Omar Reyes was already on 1 of "
+            "them). Omar Reyes is now on 3 care teams."
+        )
+        await expect(nia).to_have_text("Nia BrooksCare managerDeactivated0")
+        await expect(omar).to_have_text("Omar ReyesCare managerActive3")
+        # Nia has nothing left to move; nothing on the page names a patient.
+        await expect(care_teams.get_by_label("From").locator("option")).to_have_text(
+            [
+                "Choose whose caseload",
+                "Dr. Ruth Ames (Primary-care provider, 3 care teams)",
+                "Omar Reyes (Care manager, 3 care teams)",
+            ]
+        )
+        content = await page.content()
+        assert [name for name in CEDAR_PATIENTS if name in content] == []
+
+        # Omar now reaches each of those patients (and is on each team once).
+        omar_api = await api_sign_in(client, "reyes@cedar.example", password)
+        listed = (await client.get("/api/v1/patients", headers=omar_api)).json()["patients"]
+        assert sorted(p["full_name"] for p in listed) == CEDAR_PATIENTS

@@ -23,11 +23,13 @@ SECOND_PCP, SECOND_MRN, SECOND_PATIENT = "pcp2@example.org", "RCH-100011", "Keis
 COLLEAGUE, COLLEAGUE_EMAIL = "Theo Grant, LPC", "bh@example.org"
 
 
-async def open_as(browser: Browser, base_url: str, email: str, **options: object) -> Page:
+async def open_as(
+    browser: Browser, base_url: str, email: str, password: str = DEMO_PASSWORD, **options: object
+) -> Page:
     context = await browser.new_context(base_url=base_url, **options)  # type: ignore[arg-type]
     page = await context.new_page()
     await page.goto("/")
-    await sign_in(page, email, DEMO_PASSWORD)
+    await sign_in(page, email, password)
     await expect(page.get_by_role("heading", name="Conversations", exact=True)).to_be_visible()
     return page
 
@@ -379,3 +381,95 @@ async def test_attachments_upload_and_download(people) -> None:  # type: ignore[
     await pcp.get_by_role("button", name="Upload").click()
     await expect(pcp.get_by_role("region", name="Attachments").get_by_role("alert")).to_be_visible()
     await expect(pcp.get_by_role("link", name="tool.exe")).to_have_count(0)
+
+
+MAPLE_STAFF = [
+    ("park", "Dr. Ines Park", "pcp"),
+    ("ortega", "Luis Ortega", "care_manager"),
+    ("soto", "Dr. Rafael Soto", "psychiatrist"),
+]
+MAPLE_PATIENT = "Nora Quinn"
+
+
+async def maple_clinic(client: httpx.AsyncClient, huddle_cli: Callable[..., str]) -> str:
+    """A clinic of its own (the demo clinic's care teams are other tests' ground): a PCP
+    alone on her patient's care team, a staff thread about that patient with the
+    psychiatrist, and a care manager who could join. Returns their password."""
+    password = "maple-quarry-lantern-fig-29"
+    huddle_cli(
+        *("org", "create", "--name", "Maple Clinic"),
+        *("--admin-email", "admin@maple.example", "--admin-name", "Maple Admin"),
+        HUDDLE_ADMIN_PASSWORD=password,
+    )
+    admin = await api_sign_in(client, "admin@maple.example", password)
+    ids = {}
+    for login, name, role in MAPLE_STAFF:
+        person = {"email": f"{login}@maple.example", "display_name": name, "role": role}
+        created = await client.post(
+            "/api/v1/users", headers=admin, json=person | {"password": password}
+        )
+        assert created.status_code == 201, created.text
+        ids[login] = created.json()["id"]
+    pcp = await api_sign_in(client, "park@maple.example", password)
+    record = {"full_name": MAPLE_PATIENT, "date_of_birth": "1981-07-04", "mrn": "MPL-1"}
+    patient = (await client.post("/api/v1/patients", headers=pcp, json=record)).json()
+    thread = {"kind": "staff", "patient_id": patient["id"], "member_ids": [ids["soto"]]}
+    created = await client.post("/api/v1/conversations", headers=pcp, json=thread)
+    assert created.status_code == 201, created.text
+    return password
+
+
+async def test_a_clinician_adds_and_removes_a_care_team_member_in_the_patients_thread(
+    browser: Browser, live_server: str, huddle_cli: Callable[..., str]
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        password = await maple_clinic(client, huddle_cli)
+        pcp: Page = await open_as(browser, live_server, "park@maple.example", password)
+        try:
+            await pcp.get_by_role("link", name="Dr. Rafael Soto").click()
+            await expect(pcp.get_by_role("heading", name=MAPLE_PATIENT)).to_be_visible()
+            team = pcp.get_by_role("region", name="Care team")
+            members = team.get_by_role("listitem")
+            await expect(members).to_have_text(["Dr. Ines Park (you)Primary-care providerRemove"])
+            assert await serious_violations(pcp) == []
+
+            # The last member cannot leave: the server says why.
+            await team.get_by_role("button", name="Remove Dr. Ines Park from the care team").click()
+            await expect(team.get_by_text("You will no longer see")).to_be_visible()
+            await team.get_by_role("button", name="Yes, remove").click()
+            await expect(team.get_by_role("alert")).to_have_text(
+                "A patient must keep at least one care-team member."
+            )
+
+            colleague = team.get_by_label("Add a colleague")
+            await expect(colleague.locator("option")).to_have_text(
+                [
+                    "Choose a colleague",
+                    "Dr. Rafael Soto (Consulting psychiatrist)",
+                    "Luis Ortega (Care manager)",
+                ]
+            )
+            await colleague.select_option(label="Luis Ortega (Care manager)")
+            await team.get_by_role("button", name="Add to care team").click()
+            await expect(team.get_by_role("status")).to_have_text(
+                "Luis Ortega joined the care team."
+            )
+            await expect(members).to_have_text(
+                [
+                    "Dr. Ines Park (you)Primary-care providerRemove",
+                    "Luis OrtegaCare managerRemove",
+                ]
+            )
+            assert await serious_violations(pcp) == []
+            ortega = await api_sign_in(client, "ortega@maple.example", password)
+            listed = (await client.get("/api/v1/patients", headers=ortega)).json()["patients"]
+            assert [p["full_name"] for p in listed] == [MAPLE_PATIENT]
+
+            await team.get_by_role("button", name="Remove Luis Ortega from the care team").click()
+            await team.get_by_role("button", name="Yes, remove").click()
+            await expect(team.get_by_role("status")).to_have_text("Luis Ortega left the care team.")
+            await expect(members).to_have_text(["Dr. Ines Park (you)Primary-care providerRemove"])
+            listed = (await client.get("/api/v1/patients", headers=ortega)).json()["patients"]
+            assert listed == []
+        finally:
+            await pcp.context.close()

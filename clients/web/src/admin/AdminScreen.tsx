@@ -1,5 +1,6 @@
-// The administrator's screen: the organization's accounts and its settings. Admins manage
-// accounts, not patient data, so nothing here shows or reaches a patient's record.
+// The administrator's screen: the organization's accounts, its settings, and caseloads.
+// Admins manage accounts, not patient data, so nothing here shows or reaches a patient's
+// record: care teams appear as counts per clinician.
 
 import "../compliance/panels.css";
 
@@ -10,6 +11,7 @@ import { describeError } from "../messages";
 import { api } from "../session";
 import { Alert, TopBar, useFocusOnMount } from "../ui";
 import { type StaffUser, listUsers, organizationSettings } from "./api";
+import { CaseloadsPanel } from "./CaseloadsPanel";
 import { NewUserForm } from "./NewUserForm";
 import { OrganizationPanel } from "./OrganizationPanel";
 import type { OrganizationSettings } from "./settings";
@@ -67,16 +69,9 @@ export function AdminScreen({ me }: { me: Me }) {
               onCreated={(created) => setUsers((current) => [...(current ?? []), created])}
             />
             <OrganizationPanel saved={settings} users={users} onSaved={setSettings} />
+            <CaseloadsPanel users={users} />
           </>
         )}
-        <section class="panel" aria-labelledby="care-teams-title" id="care-teams">
-          <h2 id="care-teams-title">Care teams</h2>
-          <p>
-            A care team belongs to one patient, so only its clinicians see and change it (from the
-            patient's record); administrators have no access to patient records. To take someone off
-            every team at once, deactivate their account above: they lose access immediately.
-          </p>
-        </section>
       </main>
     </>
   );

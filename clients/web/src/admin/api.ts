@@ -62,3 +62,35 @@ export function updateOrganization(
     body: patch,
   });
 }
+
+/** A clinician and how many patients' care teams they are on: a count, never whose. */
+export interface Caseload {
+  user_id: string;
+  display_name: string;
+  role: Role;
+  is_active: boolean;
+  care_teams: number;
+}
+
+export interface CaseloadTransfer {
+  transferred: number;
+  already_on_team: number;
+  from_user: Caseload;
+  to_user: Caseload;
+}
+
+export async function listCaseloads(client: Requester): Promise<Caseload[]> {
+  const answer = await client.request<{ caseloads: Caseload[] }>("GET", "/api/v1/caseloads", AUTH);
+  return answer.caseloads;
+}
+
+export function transferCaseload(
+  client: Requester,
+  fromUserId: string,
+  toUserId: string,
+): Promise<CaseloadTransfer> {
+  return client.request<CaseloadTransfer>("POST", "/api/v1/caseloads/transfer", {
+    ...AUTH,
+    body: { from_user_id: fromUserId, to_user_id: toUserId },
+  });
+}

@@ -17,6 +17,7 @@ import { describeError } from "../messages";
 import { WarmHandoffForm } from "../tasks/WarmHandoff";
 import { Alert, useFocusOnMount } from "../ui";
 import { Attachments } from "./Attachments";
+import { CareTeamPanel } from "./CareTeamPanel";
 import { Compose } from "./Compose";
 import { MessageItem } from "./MessageItem";
 import { ReferralPanel } from "./ReferralPanel";
@@ -112,6 +113,11 @@ export function Thread({ conversationId, me }: { conversationId: string; me: Me 
         />
       )}
       {conversation && <Attachments conversationId={conversationId} newestSeq={newest} />}
+      {staff && conversation?.patient_id && patients.value[conversation.patient_id] && (
+        // Only for a patient whose record I may read: asking otherwise is a refused,
+        // audited read (a participant who joined another way, e.g. on-call escalation).
+        <CareTeamPanel patientId={conversation.patient_id} myId={me.user.id} />
+      )}
       {me.user.role === "pcp" && conversation?.patient_id && (
         <WarmHandoffForm
           patientId={conversation.patient_id}
