@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import URL, DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from huddle import sqlite_driver
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -55,7 +57,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
-            database_url, connect_args={"timeout": 30}, hide_parameters=True
+            _one_trip_per_statement(database_url),
+            connect_args={"timeout": 30},
+            hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
@@ -64,6 +68,14 @@ def create_engine(database_url: str) -> AsyncEngine:
     return create_async_engine(
         database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
     )
+
+
+def _one_trip_per_statement(database_url: str) -> URL:
+    """Use huddle.sqlite_driver for aiosqlite URLs (same driver, fewer thread trips)."""
+    url = make_url(database_url)
+    if url.drivername == "sqlite+aiosqlite":
+        url = url.set(drivername=sqlite_driver.DRIVER_NAME)
+    return url
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,126 @@
+"""SQLite through aiosqlite with one trip to its thread per statement.
+
+aiosqlite runs each SQLite connection in its own thread, and SQLAlchemy's adapter makes
+one trip there for every cursor call: open the cursor, execute, fetch, close — four
+thread hand-offs for a SELECT, each costing far more than the statement itself (a
+primary-key lookup takes microseconds; a hand-off tens of them, plus the GIL going back
+and forth). This dialect does the whole statement in one trip: execute, fetch every row,
+keep the description, row count and last row id, close. Rows are fetched eagerly anyway
+(SQLAlchemy's adapter buffers them), so nothing changes for callers; blocking work
+(lock waits, fsync at COMMIT) still happens in aiosqlite's thread, never on the event loop.
+
+`create_engine` picks it for `sqlite+aiosqlite` URLs; it relies on aiosqlite's
+`Connection._execute` (queue a function for the connection's thread), as SQLAlchemy's
+own aiosqlite adapter does.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from typing import Any
+
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+    SQLiteDialect_aiosqlite,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
+
+DRIVER_NAME = "sqlite+huddle_aiosqlite"
+
+# What one statement leaves behind: description, rowcount, lastrowid, rows.
+_Outcome = tuple[Any, int, int | None, list[Any]]
+
+
+def _run_statement(
+    connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> _Outcome:
+    """In aiosqlite's thread: the whole statement, cursor closed before returning."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        else:
+            cursor.execute(operation, parameters if parameters is not None else ())
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor with no aiosqlite cursor behind it: each execute is one trip."""
+
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = None  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int | None:  # type: ignore[override]
+        return self._lastrowid
+
+    async def _async_soft_close(self) -> None:
+        return None  # nothing is open in the thread between statements
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        await self._trip(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
+        await self._trip(operation, seq_of_parameters, many=True)
+
+    async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        async with self._adapt_connection._execute_mutex:
+            outcome: _Outcome = await self._connection._execute(
+                _run_statement, self._connection._conn, operation, parameters, many
+            )
+        self._description, self._rowcount, self._lastrowid, rows = outcome
+        self._rows = collections.deque(rows)
+
+
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneTripCursor
+
+
+class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        connection = self.aiosqlite.connect(*arg, **kw)
+        connection._thread.daemon = True  # as SQLAlchemy's adapter does
+        return OneTripConnection(self, await_(connection))
+
+
+class OneTripDialect(SQLiteDialect_aiosqlite):
+    driver = "huddle_aiosqlite"
+    supports_statement_cache = True
+    # Server-side cursors would need a real aiosqlite cursor; nothing here streams.
+    supports_server_side_cursors = False
+
+    @classmethod
+    def import_dbapi(cls) -> OneTripDBAPI:  # type: ignore[override]
+        return OneTripDBAPI(__import__("aiosqlite"), __import__("sqlite3"))
+
+
+registry.register("sqlite.huddle_aiosqlite", __name__, "OneTripDialect")
