@@ -55,6 +55,15 @@ class Subscription:
         self.missed.set()
 
 
+class Watcher(Protocol):
+    """Sees every event this process receives, whoever it is for (a cache that must
+    drop what an event makes stale), and hears when events may have been lost."""
+
+    def notice(self, event: Event) -> None: ...
+
+    def missed(self) -> None: ...
+
+
 class EventBus(Protocol):
     @property
     def kind(self) -> str:
@@ -66,6 +75,8 @@ class EventBus(Protocol):
     def subscribe(self, user_id: uuid.UUID) -> Subscription: ...
 
     def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    def watch(self, watcher: Watcher) -> None: ...
 
     async def start(self) -> None:
         """Begin receiving other instances' events (the server's startup hook)."""
@@ -86,6 +97,7 @@ class MemoryBus:
     def __init__(self, buffer: int = SUBSCRIBER_BUFFER) -> None:
         self._buffer = buffer
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = defaultdict(set)
+        self._watchers: list[Watcher] = []
 
     async def publish(self, events: Sequence[Event]) -> None:
         self.deliver(events)
@@ -93,6 +105,8 @@ class MemoryBus:
     def deliver(self, events: Sequence[Event]) -> None:
         """Offer each event to its recipients' subscriptions in this process."""
         for event in events:
+            for watcher in self._watchers:
+                watcher.notice(event)
             for user_id in event.recipients:
                 for subscription in self._subscriptions.get(user_id, ()):
                     subscription.offer(event)
@@ -109,8 +123,14 @@ class MemoryBus:
             if not listeners:
                 del self._subscriptions[subscription.user_id]
 
+    def watch(self, watcher: Watcher) -> None:
+        self._watchers.append(watcher)
+
     def cut_off_all(self) -> int:
-        """Cut off every subscription (see Subscription.cut_off); returns how many."""
+        """Cut off every subscription (see Subscription.cut_off) and tell the watchers;
+        returns how many subscriptions."""
+        for watcher in self._watchers:
+            watcher.missed()
         count = 0
         for listeners in self._subscriptions.values():
             for subscription in listeners:

@@ -38,7 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from huddle.events import SUBSCRIBER_BUFFER, Event, MemoryBus, Subscription
+from huddle.events import SUBSCRIBER_BUFFER, Event, MemoryBus, Subscription, Watcher
 
 log = logging.getLogger("huddle.events")
 
@@ -129,6 +129,9 @@ class RedisBus:
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._local.unsubscribe(subscription)
+
+    def watch(self, watcher: Watcher) -> None:
+        self._local.watch(watcher)
 
     async def start(self) -> None:
         """Start the subscriber; wait (briefly) for its first attempt, so a server with

@@ -10,6 +10,7 @@ from huddle.config import Settings
 from huddle.db import Database
 from huddle.events import EventBus, MemoryBus
 from huddle.identity.passwords import PasswordHasher
+from huddle.identity.session_cache import SessionCache
 from huddle.identity.tokens import SigningKeys, TokenSigner
 from huddle.protect.crypto import Envelope
 from huddle.protect.keyring import FileKeyring
@@ -26,6 +27,7 @@ class Runtime:
     keyring: FileKeyring
     envelope: Envelope
     events: EventBus
+    sessions: SessionCache
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -33,6 +35,9 @@ class Runtime:
         clock = clock or SystemClock()
         keys = SigningKeys.load(settings.signing_keys_file)
         keyring = load_keyring(settings)
+        events = build_event_bus(settings)
+        sessions = SessionCache()
+        events.watch(sessions)
         return cls(
             settings=settings,
             db=Database(settings.database_url),
@@ -41,7 +46,8 @@ class Runtime:
             tokens=TokenSigner(keys, issuer=settings.public_url, clock=clock),
             keyring=keyring,
             envelope=Envelope(keyring, clock),
-            events=build_event_bus(settings),
+            events=events,
+            sessions=sessions,
         )
 
 

@@ -22,17 +22,13 @@ from huddle.errors import RateLimited, Unauthorized
 from huddle.events import Event
 from huddle.identity import throttle, totp
 from huddle.identity.models import AuthSession, Organization, RecoveryCode, RefreshToken, User
+from huddle.identity.session_cache import ACTIVITY_RESOLUTION, SESSION_ENDED, CheckedSession
 from huddle.identity.tokens import ACCESS_AUDIENCE, MFA_AUDIENCE, MFA_CHALLENGE_TTL
 from huddle.protect.audit import Action, Outcome
 from huddle.runtime import Runtime
 from huddle.unit_of_work import UnitOfWork, unit_of_work
 
-# last_seen_at is written at most this often, so reads do not all become writes.
-ACTIVITY_RESOLUTION = timedelta(seconds=15)
-
 INVALID_CREDENTIALS = "The e-mail or password is incorrect."
-# Event type sent to a user's connections when one of their sessions ends.
-SESSION_ENDED = "session.ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +167,30 @@ async def authenticate(
     """Check an access token and its session (revoked, expired, idle). Notes activity
     (restarts the idle clock) unless `activity` is False: passive traffic, which the
     client sends by itself, is refused on an idle session like any other but never
-    keeps one alive."""
+    keeps one alive. A session checked a moment ago is taken from rt.sessions
+    (identity/session_cache.py)."""
     claims = rt.tokens.verify(access_token, audience=ACCESS_AUDIENCE)
     try:
         session_id, user_id = uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"])
     except (KeyError, ValueError, TypeError):
         raise Unauthorized("The access token is not valid.", code="invalid_token") from None
     now = rt.clock.now()
+    checked = rt.sessions.fresh(session_id, user_id, now)
+    if checked is None:
+        checked = await _check_in_database(rt, session_id, user_id, context, now, activity)
+        if not checked.needs_mfa_enrolment:  # enrolling changes it; a few requests only
+            rt.sessions.remember(checked)
+    return SignedIn(checked.actor(context), needs_mfa_enrolment=checked.needs_mfa_enrolment)
+
+
+async def _check_in_database(
+    rt: Runtime,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    context: RequestContext,
+    now: datetime,
+    activity: bool,
+) -> CheckedSession:
     async with unit_of_work(rt, context=context) as uow:
         row = (
             await uow.db.execute(
@@ -195,21 +208,25 @@ async def authenticate(
             uow.fail_after_commit(failure)
         elif activity and now - auth_session.last_seen_at >= ACTIVITY_RESOLUTION:
             auth_session.last_seen_at = now
-    actor = Actor(
+    return CheckedSession(
+        session_id=auth_session.id,
         user_id=user.id,
         organization_id=org.id,
         role=Role(user.role),
-        session_id=auth_session.id,
-        context=context,
         patient_id=user.patient_id,
+        needs_mfa_enrolment=org.mfa_required and not auth_session.mfa_verified,
+        expires_at=auth_session.expires_at,
+        last_seen_at=auth_session.last_seen_at,
+        checked_at=now,
     )
-    return SignedIn(actor, needs_mfa_enrolment=org.mfa_required and not auth_session.mfa_verified)
 
 
 async def check_session(rt: Runtime, actor: Actor) -> None:
     """Raise Unauthorized if the actor's session has ended, expired or gone idle, without
     counting as activity (an open WebSocket alone must not keep a session alive)."""
     now = rt.clock.now()
+    if rt.sessions.fresh(actor.session_id, actor.user_id, now) is not None:
+        return
     async with unit_of_work(rt, actor=actor) as uow:
         row = (
             await uow.db.execute(
@@ -393,6 +410,7 @@ def _refresh_reused(
     uow: UnitOfWork, auth_session: AuthSession, user: User, now: datetime
 ) -> Unauthorized:
     revoke(auth_session, "refresh_reuse", now)
+    _announce_session_end(uow, user.id, auth_session.id)
     _audit_as(uow, Action.REFRESH_REUSED, user, auth_session.id, outcome=Outcome.DENIED)
     return Unauthorized(
         "This refresh token was already used; the session has been ended. Sign in again.",
