@@ -5,6 +5,7 @@ clears the page; another organization sees nothing. axe-core checks each screen.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -356,21 +357,23 @@ async def test_attachments_upload_and_download(people) -> None:  # type: ignore[
     for page in (pcp, care):
         await page.get_by_role("link", name="Thread with the patient").click()
     note = b"Sleep diary, week 3: 6.5 h a night on average.\n"
+    # A name of this run's own: the demo thread keeps what earlier tests uploaded.
+    name = f"sleep-diary-{uuid.uuid4().hex[:6]}.txt"
 
     await pcp.get_by_label("Attach a file").set_input_files(
-        files=[{"name": "sleep-diary.txt", "mimeType": "text/plain", "buffer": note}]
+        files=[{"name": name, "mimeType": "text/plain", "buffer": note}]
     )
     await pcp.get_by_role("button", name="Upload").click()
-    await expect(pcp.get_by_role("link", name="sleep-diary.txt")).to_be_visible()
+    await expect(pcp.get_by_role("link", name=name)).to_be_visible()
 
     # The care manager's list is read again when the thread moves on.
     await send(pcp, "I attached Maria's sleep diary")
-    link = care.get_by_role("link", name="sleep-diary.txt")
+    link = care.get_by_role("link", name=name)
     await expect(link).to_be_visible()
     async with care.expect_download() as download_info:
         await link.click()
     download = await download_info.value
-    assert download.suggested_filename == "sleep-diary.txt"
+    assert download.suggested_filename == name
     assert Path(await download.path()).read_bytes() == note  # noqa: ASYNC240 (a small file)
 
     await pcp.get_by_label("Attach a file").set_input_files(
