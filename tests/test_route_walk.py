@@ -77,6 +77,7 @@ AUDIT_LOG = {
     ("GET", "/api/v1/audit/disclosures"),
     ("GET", "/api/v1/audit/verification"),
     ("GET", "/api/v1/audit/flagged"),
+    ("GET", "/api/v1/audit/people"),
     ("GET", "/api/v1/me/access-log"),
 }
 

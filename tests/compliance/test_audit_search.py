@@ -31,6 +31,7 @@ COMPLIANCE_ENDPOINTS = [
     f"{AUDIT}/disclosures?patient_id={uuid.uuid4()}",
     f"{AUDIT}/verification",
     f"{AUDIT}/flagged",
+    f"{AUDIT}/people",
 ]
 
 

@@ -87,7 +87,8 @@ async def test_the_officer_finds_the_pcps_access_to_a_patient_and_exports_it(
     await detail.get_by_role("button", name="Only this person's events").click()
 
     await expect(detail).to_have_count(0)
-    await expect(page.get_by_text(f"User: {PCP_NAME}")).to_be_visible()
+    # The person is now the picker's choice.
+    await expect(search.get_by_label("User", exact=True)).to_have_value(pcp_id)
     await expect(rows.first).to_contain_text(PCP_NAME)
     assert await rows.count() == await pcp_rows.count()
 
@@ -114,6 +115,43 @@ async def test_the_officer_finds_the_pcps_access_to_a_patient_and_exports_it(
         and f"Patient/{patient_id}" in json.dumps(r["entity"])
         for r in resources
     )
+
+
+async def test_the_officer_finds_a_person_by_name_with_the_keyboard(
+    page: Page, live_server: str
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        pcp = await api_sign_in(client, PCP, DEMO_PASSWORD)
+        pcp_id = await user_id(client, pcp)
+        assert (await client.get("/api/v1/conversations", headers=pcp)).status_code == 200
+
+    await open_audit_review(page)
+    search = page.get_by_role("region", name="Search the audit log")
+    picker = search.get_by_label("User", exact=True)
+    # Staff only, by name and role: never a patient (the demo patient has an account).
+    options = await picker.locator("option").all_inner_texts()
+    assert options[0] == "Anyone"
+    assert f"{PCP_NAME} — Primary-care provider" in options
+    assert "Jordan Lee — Compliance officer" in options
+    assert not [o for o in options if "Maria Delgado" in o or "Patient" in o]
+
+    name = search.get_by_label("Find a person by name")
+    await name.focus()
+    await page.keyboard.type("chandra")
+    await expect(search.get_by_text("1 of ")).to_have_text(re.compile(r"^1 of \d+ match\.$"))
+    await page.keyboard.press("Enter")  # the only match is chosen; focus moves to the list
+    await expect(picker).to_be_focused()
+    await expect(picker).to_have_value(pcp_id)
+    await search.get_by_role("button", name="Search", exact=True).focus()
+    await page.keyboard.press("Enter")
+
+    rows = search.locator("table.audit-table tbody tr")
+    await expect(rows.first).to_contain_text(PCP_NAME)
+    assert await rows.count() == await rows.filter(has_text=PCP_NAME).count()
+
+    await picker.focus()
+    await page.keyboard.press("Home")  # back to "Anyone", as in any list
+    await expect(picker).to_have_value("")
 
 
 async def test_break_glass_is_flagged_and_listed_in_the_accounting_of_disclosures(
@@ -223,6 +261,10 @@ async def test_an_officer_of_another_organization_sees_nothing_of_this_one(
     await expect(results.first).to_be_visible()
     for demo_person in (PCP_NAME, "Carmen Ruiz, LCSW", "Jordan Lee", "Alex Admin"):
         await expect(page.get_by_text(demo_person)).to_have_count(0)
+    # The people picker lists this organization's staff only.
+    await expect(page.get_by_label("User", exact=True).locator("option")).to_have_text(
+        ["Anyone", "Ines Park — Administrator", "Quinn Avery — Compliance officer"]
+    )
 
     search = page.get_by_role("region", name="Search the audit log")
     await search.get_by_label("Patient MRN or phone").fill(MARIA_MRN)

@@ -29,6 +29,8 @@ from huddle.compliance.schemas import (
     DisclosuresOut,
     FlagOut,
     FlagsOut,
+    PeopleOut,
+    PersonOut,
     VerificationOut,
     decode_cursor,
     encode_cursor,
@@ -120,6 +122,13 @@ class AuditController(Controller):
         found = await service.search_audit(rt, actor, filters, page)
         events = [AuditEventOut.of(e) for e in found.entries]
         return AuditPageOut(events, encode_cursor(found.next_before_seq))
+
+    @get("/people")
+    async def people(self, rt: Rt, actor: CurrentActor) -> PeopleOut:
+        """Compliance officer: the staff of your organization (names, roles, active or
+        not; no patients), to filter the audit log by person. Audited."""
+        found = [PersonOut.of(p) for p in await service.list_people(rt, actor)]
+        return PeopleOut(found, len(found))
 
     @get("/{seq:int}")
     async def event(self, seq: Seq, rt: Rt, actor: CurrentActor) -> AuditEventOut:

@@ -9,10 +9,11 @@ from datetime import datetime
 
 import msgspec
 
+from huddle.actor import Role
 from huddle.compliance.disclosures import PersonAccess
 from huddle.compliance.query import AuditEntry
 from huddle.compliance.review import Flag, FlagKind
-from huddle.compliance.service import AccessLogEntry, CheckpointSummary, Verification
+from huddle.compliance.service import AccessLogEntry, CheckpointSummary, Person, Verification
 
 # Sequence numbers are BIGINT; a cursor naming a larger one is not ours.
 MAX_SEQ = 2**63 - 1
@@ -77,6 +78,24 @@ class CheckpointOut(msgspec.Struct):
     @classmethod
     def of(cls, summary: CheckpointSummary) -> CheckpointOut:
         return cls(summary.tree_size, summary.root_hash, summary.signed_at, summary.key_id)
+
+
+class PersonOut(msgspec.Struct):
+    """A member of staff in the people picker: who, in which role, still active or not."""
+
+    id: uuid.UUID
+    display_name: str
+    role: Role
+    is_active: bool
+
+    @classmethod
+    def of(cls, person: Person) -> PersonOut:
+        return cls(person.id, person.display_name, person.role, person.is_active)
+
+
+class PeopleOut(msgspec.Struct):
+    people: list[PersonOut]
+    count: int
 
 
 class VerificationOut(msgspec.Struct):

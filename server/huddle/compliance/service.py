@@ -34,6 +34,7 @@ from huddle.compliance.query import (
     without_part2,
 )
 from huddle.errors import Forbidden, Invalid, NotFound
+from huddle.identity.models import User
 from huddle.protect import audit, policy
 from huddle.protect.audit import Action, Outcome, VerifyReport, utc_iso
 from huddle.protect.models import AuditCheckpoint, AuditEvent
@@ -42,6 +43,7 @@ from huddle.unit_of_work import UnitOfWork, unit_of_work
 
 AUDIT_LOG = "audit_log"
 ACCESS_LOG = "access_log"
+STAFF_DIRECTORY = "staff_directory"
 # An export is built in memory and leaves only after its audit event commits.
 EXPORT_LIMIT = 50_000
 REVIEW_DEFAULT_WINDOW = timedelta(days=30)
@@ -101,6 +103,16 @@ class FlagReview:
 
 
 @dataclass(frozen=True, slots=True)
+class Person:
+    """A member of staff as the audit search's people picker shows them."""
+
+    id: uuid.UUID
+    display_name: str
+    role: Role
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AccessLogEntry:
     at: datetime
     who: str
@@ -113,6 +125,23 @@ class AccessLogEntry:
 class AccessLogPage:
     entries: list[AccessLogEntry]
     next_before_seq: int | None
+
+
+async def list_people(rt: Runtime, actor: Actor) -> list[Person]:
+    """The staff of the officer's organization, active and deactivated (a leaver's
+    events stay in the log), by name: whom the audit search can filter by. Names and
+    roles only. Patients' portal accounts are left out: the audit log names no patient
+    actor to an officer, and a list of them would be a list of patients. Audited."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        _require_compliance_officer(uow, actor, Action.READ)
+        rows = await uow.db.execute(
+            select(User.id, User.display_name, User.role, User.is_active)
+            .where(User.organization_id == actor.organization_id, User.role != Role.PATIENT.value)
+            .order_by(User.display_name, User.id)
+        )
+        people = [Person(row.id, row.display_name, Role(row.role), row.is_active) for row in rows]
+        uow.audit(Action.READ, STAFF_DIRECTORY, returned=str(len(people)))
+    return people
 
 
 async def search_audit(rt: Runtime, actor: Actor, filters: AuditFilter, page: Page) -> AuditPage:

@@ -7,7 +7,7 @@ import { noteActivity } from "../idle";
 import { describeError, roleName } from "../messages";
 import { api } from "../session";
 import { Alert } from "../ui";
-import { type AuditEvent, type ExportFormat, fetchExport, searchAudit } from "./api";
+import { type AuditEvent, type ExportFormat, fetchExport, listPeople, searchAudit } from "./api";
 import {
   ACTIONS,
   type AuditFilters,
@@ -20,10 +20,13 @@ import {
 } from "./auditQuery";
 import { EventDetail } from "./EventDetail";
 import { type ChosenPatient, PatientLookup } from "./PatientLookup";
+import type { Person } from "./people";
+import { PersonPicker } from "./PersonPicker";
 
 interface Chosen {
   patient: ChosenPatient | null;
-  /** The person the user filter names, when picked from an event (else a typed id). */
+  /** The actor the user filter names when picked from an event and not in the picker
+   * (a patient's portal account, shown as "Patient"). */
   actorName: string | null;
 }
 
@@ -38,6 +41,8 @@ export function AuditSearch() {
   const [error, setError] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
   const [selected, setSelected] = useState<AuditEvent | null>(null);
+  const [people, setPeople] = useState<Person[]>([]);
+  const [peopleError, setPeopleError] = useState<string | null>(null);
 
   const run = async (filters: AuditFilters, cursor: string | null = null) => {
     if (busy) return; // one search at a time, so pages never mix
@@ -64,6 +69,11 @@ export function AuditSearch() {
 
   useEffect(() => {
     void run(NO_FILTERS);
+    listPeople(api)
+      .then(setPeople)
+      .catch((failure) =>
+        setPeopleError(`The list of people could not be loaded. ${describeError(failure)}`),
+      );
   }, []);
 
   const set = <K extends keyof AuditFilters>(name: K, value: AuditFilters[K]) =>
@@ -81,6 +91,12 @@ export function AuditSearch() {
     setSelected(null);
     void run(filters);
   };
+
+  const choosePerson = (userId: string) => {
+    set("actorUserId", userId);
+    setChosen((current) => ({ ...current, actorName: null }));
+  };
+  const inPicker = form.actorUserId === "" || people.some((p) => p.id === form.actorUserId);
 
   const clear = () => {
     setForm(NO_FILTERS);
@@ -100,39 +116,24 @@ export function AuditSearch() {
         }}
       >
         <PatientLookup idPrefix="search" chosen={chosen.patient} onChoose={choosePatient} />
-        {chosen.actorName !== null ? (
+        {inPicker ? (
+          <PersonPicker
+            idPrefix="search"
+            people={people}
+            value={form.actorUserId}
+            onChange={choosePerson}
+          />
+        ) : (
           <div class="field chosen">
             <p>
-              User: <strong>{chosen.actorName}</strong>
+              User: <strong>{chosen.actorName ?? form.actorUserId}</strong>
             </p>
-            <button
-              type="button"
-              class="secondary"
-              onClick={() => {
-                set("actorUserId", "");
-                setChosen((current) => ({ ...current, actorName: null }));
-              }}
-            >
+            <button type="button" class="secondary" onClick={() => choosePerson("")}>
               Any user
             </button>
           </div>
-        ) : (
-          <div class="field">
-            <label for="search-actor">User id</label>
-            <input
-              id="search-actor"
-              value={form.actorUserId}
-              maxLength={36}
-              autocomplete="off"
-              spellcheck={false}
-              aria-describedby="search-actor-hint"
-              onInput={(e) => set("actorUserId", e.currentTarget.value)}
-            />
-            <p class="hint" id="search-actor-hint">
-              Or open an event and choose “Only this person's events”.
-            </p>
-          </div>
         )}
+        {peopleError && <Alert>{peopleError}</Alert>}
         <div class="field-row">
           <div class="field">
             <label for="search-action">Action</label>

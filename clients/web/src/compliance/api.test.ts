@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { ApiError } from "../api";
-import { type Requester, fetchExport, findPatients, searchAudit } from "./api";
+import { type Requester, fetchExport, findPatients, listPeople, searchAudit } from "./api";
 import { NO_FILTERS } from "./auditQuery";
 
 interface Asked {
@@ -46,6 +46,15 @@ describe("searchAudit", () => {
     expect(asked).toEqual([
       { method: "GET", path: "/api/v1/audit?action=read&limit=50&cursor=next-1" },
     ]);
+  });
+});
+
+describe("listPeople", () => {
+  it("asks for the organization's staff", async () => {
+    const priya = { id: "u1", display_name: "Dr. Priya Chandra", role: "pcp", is_active: true };
+    const { client, asked } = requester({ people: [priya], count: 1 });
+    expect(await listPeople(client)).toEqual([priya]);
+    expect(asked).toEqual([{ method: "GET", path: "/api/v1/audit/people" }]);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   auditQueryString,
   windowQueryString,
 } from "./auditQuery";
+import type { Person } from "./people";
 
 /** What the calls need from the app's client: its one authenticated request helper. */
 export type Requester = Pick<ApiClient, "request">;
@@ -112,6 +113,12 @@ export function searchAudit(
 ): Promise<AuditPage> {
   const query = auditQueryString(filters, { limit: PAGE_SIZE, cursor });
   return client.request<AuditPage>("GET", AUDIT + query, AUTH);
+}
+
+/** The organization's staff (names, roles, active or not; no patients), for the picker. */
+export async function listPeople(client: Requester): Promise<Person[]> {
+  const answer = await client.request<{ people: Person[] }>("GET", `${AUDIT}/people`, AUTH);
+  return answer.people;
 }
 
 export function auditEvent(client: Requester, seq: number): Promise<AuditEvent> {
