@@ -31,6 +31,7 @@ def test_values_are_read_from_the_environment() -> None:
             "HUDDLE_LOG_LEVEL": "debug",
             "HUDDLE_WS_EVENT_BUFFER": "50",
             "HUDDLE_WS_PING_SECONDS": "45",
+            "HUDDLE_WS_TASK_REPLAY": "500",
         }
     )
     assert settings.port == 9000
@@ -40,6 +41,7 @@ def test_values_are_read_from_the_environment() -> None:
     assert settings.signing_keys_file == Path("/etc/huddle/keys.json")
     assert settings.log_level == "DEBUG"
     assert (settings.ws_event_buffer, settings.ws_ping_seconds) == (50, 45)
+    assert settings.ws_task_replay == 500
 
 
 @pytest.mark.parametrize(
@@ -58,6 +60,7 @@ def test_values_are_read_from_the_environment() -> None:
         ("HUDDLE_ARGON2_MEMORY_KIB", "8"),
         ("HUDDLE_WS_EVENT_BUFFER", "5"),
         ("HUDDLE_WS_PING_SECONDS", "0"),
+        ("HUDDLE_WS_TASK_REPLAY", "5"),
     ],
 )
 def test_a_bad_value_is_an_error_naming_the_variable(name: str, value: str) -> None:

@@ -75,6 +75,9 @@ class Settings:
     # The server pings each WebSocket this often and drops one that has not answered
     # within the same time; keep it below any proxy's idle timeout.
     ws_ping_seconds: int = 20
+    # A resuming WebSocket more tasks behind than this is told `tasks.reset` (re-read the
+    # worklist over REST) instead of being sent every changed task.
+    ws_task_replay: int = 200
     # Browser origins, besides the public URL's own, that may open the WebSocket.
     extra_origins: frozenset[str] = frozenset()
     # Networks (CIDR strings) of proxies whose X-Forwarded-For names the client, for
@@ -153,6 +156,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         ws_ping_seconds=reader.get(
             "HUDDLE_WS_PING_SECONDS", defaults.ws_ping_seconds, _int_between(5, 600)
+        ),
+        ws_task_replay=reader.get(
+            "HUDDLE_WS_TASK_REPLAY", defaults.ws_task_replay, _int_between(10, 10_000)
         ),
         extra_origins=reader.get("HUDDLE_ALLOWED_ORIGINS", frozenset(), _origins),
         trusted_proxies=reader.get("HUDDLE_TRUSTED_PROXIES", (), _networks),

@@ -2,7 +2,11 @@
 catching up past it. Like messages, delivery never trusts the bus for content: a
 `task.*` event only says "tasks changed"; the feed reads every task the user may see
 that changed after its cursor (the same audited query a resuming client uses), so no
-change is missed, none is sent twice, and order is by revision."""
+change is missed, none is sent twice, and order is by revision.
+
+A resume from too far back (more than HUDDLE_WS_TASK_REPLAY tasks, or a cursor the
+server never issued) replays nothing: the client is told `tasks.reset` with the current
+revision, re-reads its worklist over REST and follows from there."""
 
 from __future__ import annotations
 
@@ -33,8 +37,17 @@ class TaskFeed:
         return self.delivered
 
     async def resume(self, actor: Actor, revision: int) -> None:
+        """Replay what changed after `revision`, or, when that is more than the replay
+        limit or `revision` is ahead of the organization's, send `tasks.reset` and
+        follow from the current revision."""
         async with self._lock:
-            self.delivered = revision
+            limit = self.rt.settings.ws_task_replay
+            backlog, current = await tasks.backlog_since(self.rt, actor, revision, limit + 1)
+            if backlog > limit or revision > current:
+                self.delivered = current
+                await self._send(protocol.encode("tasks.reset", revision=current))
+            else:
+                self.delivered = revision
             await self._catch_up(actor)
 
     async def catch_up(self, actor: Actor) -> None:

@@ -205,6 +205,22 @@ async def changes_since(
         return views, await changes.current_revision(uow, actor.organization_id)
 
 
+async def backlog_since(rt: Runtime, actor: Actor, revision: int, limit: int) -> tuple[int, int]:
+    """How many tasks the caller may see changed after `revision`, counted up to `limit`,
+    and the organization's last task revision: what replaying from `revision` would
+    cost. Ids only (no content is read, so nothing is audited)."""
+    async with unit_of_work(rt, actor=actor) as uow:
+        changed = (
+            visible_tasks(actor)
+            .where(Task.revision > revision)
+            .with_only_columns(Task.id)
+            .limit(limit)
+            .subquery()
+        )
+        backlog = await uow.db.scalar(select(func.count()).select_from(changed))
+        return backlog or 0, await changes.current_revision(uow, actor.organization_id)
+
+
 async def task_revision(rt: Runtime, actor: Actor) -> int:
     """The organization's last task revision (no content): a client's starting cursor."""
     async with unit_of_work(rt, actor=actor) as uow:

@@ -50,6 +50,7 @@ function setUp() {
     onReceipt: vi.fn(),
     onTyping: vi.fn(),
     onTask: vi.fn(),
+    onTasksReset: vi.fn(),
     onOverviewChanged: vi.fn(),
     onStatus: vi.fn(),
     onSendRefused: vi.fn(),
@@ -188,6 +189,26 @@ describe("the live connection", () => {
     await vi.waitFor(() => expect(sockets).toHaveLength(3), { timeout: 2000 });
     sockets[2]!.frame({ type: "ready", conversations: {}, tasks: 15 });
     expect(sockets[2]!.sent).toEqual([{ type: "resume", cursors: {}, tasks: 14 }]);
+    realtime.stop();
+  });
+
+  it("on tasks.reset reads the task lists again and resumes from the reset revision", async () => {
+    const { realtime, sockets, handlers } = setUp();
+    realtime.start();
+    sockets[0]!.frame({ type: "ready", conversations: {}, tasks: 10 });
+    sockets[0]!.drop();
+    await vi.waitFor(() => expect(sockets).toHaveLength(2), { timeout: 2000 });
+    sockets[1]!.frame({ type: "ready", conversations: {}, tasks: 900 });
+    expect(sockets[1]!.sent).toEqual([{ type: "resume", cursors: {}, tasks: 10 }]);
+    sockets[1]!.frame({ type: "tasks.reset", revision: 900 });
+    sockets[1]!.frame({ type: "resumed", conversations: {}, tasks: 900 });
+    expect(handlers.onTasksReset).toHaveBeenCalledWith(900);
+    expect(handlers.onTask).not.toHaveBeenCalled();
+
+    sockets[1]!.drop();
+    await vi.waitFor(() => expect(sockets).toHaveLength(3), { timeout: 2000 });
+    sockets[2]!.frame({ type: "ready", conversations: {}, tasks: 901 });
+    expect(sockets[2]!.sent).toEqual([{ type: "resume", cursors: {}, tasks: 900 }]);
     realtime.stop();
   });
 

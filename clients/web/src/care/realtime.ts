@@ -5,7 +5,7 @@
 // connection is down wait in an outbox keyed by client_msg_id and are sent again on
 // reconnect; the server keeps one message per client_msg_id, so nothing doubles.
 // Tasks have one cursor of their own (the organization's task revision), resumed the
-// same way. Protocol: docs/realtime.md.
+// same way; a page too far behind is told `tasks.reset` and reads its lists again. Protocol: docs/realtime.md.
 
 import type { Task } from "../tasks/types";
 import type { Message, PendingMessage } from "./types";
@@ -18,6 +18,9 @@ export interface RealtimeHandlers {
   onTyping(conversationId: string, userId: string): void;
   /** A task.created, task.assigned or task.updated frame (live or replayed). */
   onTask(task: Task): void;
+  /** `tasks.reset`: too far behind to replay; read the task lists again. Frames after
+   * `revision` follow as usual. */
+  onTasksReset(revision: number): void;
   /** A referral changed, or conversations appeared that this page did not know. */
   onOverviewChanged(): void;
   onStatus(status: ConnectionStatus): void;
@@ -153,6 +156,12 @@ export class Realtime {
         this.#taskCursor = Math.max(this.#taskCursor ?? 0, Number(frame["revision"]));
         this.#handlers.onTask(frame["task"] as Task);
         break;
+      case "tasks.reset": {
+        const revision = Number(frame["revision"]);
+        this.#taskCursor = revision;
+        this.#handlers.onTasksReset(revision);
+        break;
+      }
       case "receipt":
         this.#handlers.onReceipt(
           String(frame["conversation_id"]),

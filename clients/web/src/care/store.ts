@@ -4,7 +4,7 @@
 import { signal } from "@preact/signals";
 
 import { type ApiClient, ApiError } from "../api";
-import { applyTasks, clearTasks, startTasks, tasksLive } from "../tasks/store";
+import { applyTasks, clearTasks, reloadTasks, startTasks, tasksLive } from "../tasks/store";
 import {
   Realtime,
   type ConnectionStatus,
@@ -202,6 +202,7 @@ function handlers(): RealtimeHandlers {
       updateThread(conversationId, (t) => noteTyping(t, userId, Date.now()));
     },
     onTask: (task) => applyTasks([task]),
+    onTasksReset: (revision) => void reloadTasks(revision).catch(() => {}),
     onOverviewChanged: refreshOverviewSoon,
     onStatus(status) {
       connection.value = status;

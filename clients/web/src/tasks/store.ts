@@ -6,7 +6,7 @@ import { signal } from "@preact/signals";
 
 import type { ApiClient } from "../api";
 import { conversations } from "../care/store";
-import { type TaskMap, mergeTasks } from "./worklist";
+import { type TaskMap, changedAfter, mergeTasks } from "./worklist";
 import type { CareTeam, Task, TaskList } from "./types";
 
 export const tasks = signal<TaskMap>({});
@@ -36,6 +36,25 @@ export function tasksLive(): void {
  * `passive` when the page loads them by itself (not activity for the idle timeout). */
 export async function loadTasks(passive = false): Promise<void> {
   const client = requireApi();
+  const listed = await fetchLists(client, passive);
+  if (api !== client) return; // signed out meanwhile
+  applyTasks(listed);
+  tasksLoaded.value = true;
+}
+
+/** The socket was too far behind to replay (`tasks.reset` at `revision`): read the lists
+ * again. A task they leave out has left my sight meanwhile, unless a frame newer than
+ * the reset brought it. */
+export async function reloadTasks(revision: number): Promise<void> {
+  const client = requireApi();
+  const listed = await fetchLists(client, true);
+  if (api !== client) return;
+  tasks.value = changedAfter(tasks.value, revision);
+  applyTasks(listed);
+  tasksLoaded.value = true;
+}
+
+async function fetchLists(client: ApiClient, passive: boolean): Promise<Task[]> {
   const lists = await Promise.all(
     ["assignee=me&", "assignee=role&", ""].map((filter) =>
       client.request<TaskList>("GET", `/api/v1/tasks?${filter}limit=${PAGE}`, {
@@ -44,9 +63,7 @@ export async function loadTasks(passive = false): Promise<void> {
       }),
     ),
   );
-  if (api !== client) return; // signed out meanwhile
-  applyTasks(lists.flatMap((list) => list.tasks));
-  tasksLoaded.value = true;
+  return lists.flatMap((list) => list.tasks);
 }
 
 /** A task from a live frame or a REST answer. */

@@ -6,6 +6,7 @@ import {
   CLAIMED_BY_SOMEONE_ELSE,
   type TaskMap,
   actionsFor,
+  changedAfter,
   describeTaskError,
   handoffsAwaitingMe,
   localToIso,
@@ -71,6 +72,19 @@ describe("merging tasks by revision", () => {
   it("returns the same map when nothing is newer (no needless redraw)", () => {
     const merged = mergeTasks({}, copies);
     expect(mergeTasks(merged, [task("a", { revision: 2 })])).toBe(merged);
+  });
+
+  it("after a reset keeps only what live frames brought since, then the lists' copies", () => {
+    // Known before the reset at revision 10: "a" (still listed) and "b" (left my sight);
+    // "c" arrived live after the reset, while the lists were being read.
+    const known = mergeTasks({}, [
+      task("a", { revision: 4 }),
+      task("b", { revision: 6 }),
+      task("c", { revision: 12 }),
+    ]);
+    const reloaded = mergeTasks(changedAfter(known, 10), [task("a", { revision: 9 })]);
+    expect(Object.keys(reloaded).sort()).toEqual(["a", "c"]);
+    expect(reloaded["a"]!.revision).toBe(9);
   });
 });
 

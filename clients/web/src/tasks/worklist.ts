@@ -27,6 +27,11 @@ export function mergeTasks(tasks: TaskMap, incoming: readonly Task[]): TaskMap {
   return next ?? tasks;
 }
 
+/** The tasks of `tasks` changed after `revision` (what live frames brought since). */
+export function changedAfter(tasks: TaskMap, revision: number): TaskMap {
+  return Object.fromEntries(Object.entries(tasks).filter(([, task]) => task.revision > revision));
+}
+
 export interface Me {
   id: string;
   role: Role;
