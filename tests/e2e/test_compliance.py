@@ -129,6 +129,7 @@ async def test_the_officer_finds_a_person_by_name_with_the_keyboard(
     search = page.get_by_role("region", name="Search the audit log")
     picker = search.get_by_label("User", exact=True)
     # Staff only, by name and role: never a patient (the demo patient has an account).
+    await expect(picker.locator("option", has_text=PCP_NAME)).to_have_count(1)  # loaded
     options = await picker.locator("option").all_inner_texts()
     assert options[0] == "Anyone"
     assert f"{PCP_NAME} — Primary-care provider" in options
