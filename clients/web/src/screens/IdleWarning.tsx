@@ -19,7 +19,7 @@ export function IdleWarning() {
         To protect patients' privacy you will be signed out in {seconds}{" "}
         {seconds === 1 ? "second" : "seconds"}.
       </p>
-      {/* Any request the server accepts is activity: it restarts the idle clock. */}
+      {/* A request the person makes (not passive) is activity: it restarts the idle clock. */}
       <button type="button" ref={stay} onClick={() => void api.me().catch(() => {})}>
         Stay signed in
       </button>
