@@ -4,6 +4,7 @@ who may see them, status transitions, reopening, comments, history, audit, encry
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -218,6 +219,57 @@ async def test_every_step_is_audited(ward: Ward) -> None:
     assert all(
         e.patient_id == uuid.UUID(ward.thread.patient_id) for e in events if e.outcome == "success"
     )
+
+
+async def test_task_reads_are_audited_with_how_the_task_was_reached(ward: Ward) -> None:
+    cm, pcp, psychiatrist = (
+        ward.user_id(role) for role in (Role.CARE_MANAGER, Role.PCP, Role.PSYCHIATRIST)
+    )
+    own = await ward.task_from_message()  # the care manager's own
+    for_pcp = await ward.task_from_message(assignee_user_id=pcp)
+    queued = await ward.task_from_message(assignee_role="psychiatrist")  # off the team
+    # The care manager leaves the care team but still sees what she holds or asked for.
+    left = await ward.client.delete(
+        f"/api/v1/patients/{ward.thread.patient_id}/care-team/{cm}",
+        headers=await ward.headers(Role.PCP),
+    )
+    assert left.status_code == 200, left.text
+
+    reads = [
+        (Role.PCP, f"/api/v1/tasks/{own['id']}", {}),  # one task, with its history
+        (Role.PCP, "/api/v1/tasks", {}),  # the worklist
+        (Role.CARE_MANAGER, f"/api/v1/tasks/{own['id']}", {}),
+        (Role.CARE_MANAGER, "/api/v1/tasks", {}),
+        (Role.PSYCHIATRIST, "/api/v1/tasks", {"assignee": "role"}),
+        (Role.PSYCHIATRIST, f"/api/v1/tasks/{queued['id']}", {}),
+    ]
+    for role, path, params in reads:
+        read = await ward.client.get(path, params=params, headers=await ward.headers(role))
+        assert read.status_code == 200, read.text
+
+    async with ward.server.rt.db.transaction() as db:
+        events = (
+            await db.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.resource_type == "task",
+                    AuditEvent.action == "read",
+                    AuditEvent.resource_id.in_([own["id"], for_pcp["id"], queued["id"]]),
+                )
+            )
+        ).all()
+    routes = {(str(e.actor_user_id), e.resource_id): e.detail.get("via") for e in events}
+    assert routes == {
+        (pcp, own["id"]): "care_team",
+        (pcp, for_pcp["id"]): "care_team",
+        (pcp, queued["id"]): "care_team",
+        (cm, own["id"]): "assignee",
+        (cm, for_pcp["id"]): "creator",
+        (cm, queued["id"]): "creator",
+        (psychiatrist, queued["id"]): "role_queue",
+    }
+    counted = Counter((str(e.actor_user_id), e.resource_id) for e in events)
+    assert counted[(pcp, own["id"])] == 2  # the task read, then the worklist
+    assert counted[(psychiatrist, queued["id"])] == 2  # the queue, then the task
 
 
 async def test_an_empty_edit_is_refused_and_changes_nothing(ward: Ward) -> None:

@@ -58,6 +58,10 @@ class Via(StrEnum):
     BREAK_GLASS = "break_glass"
     SELF = "self"
     COMPLIANCE = "compliance"
+    # A task reached other than through the care team (tasks.access.access_routes).
+    ASSIGNEE = "assignee"
+    CREATOR = "creator"
+    ROLE_QUEUE = "role_queue"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from huddle.identity.models import User
 from huddle.messaging.models import Conversation, Message
 from huddle.protect import policy
 from huddle.protect.audit import Action
-from huddle.protect.policy import Sensitivity
+from huddle.protect.policy import Sensitivity, Via
 from huddle.tasks.models import Task
 from huddle.unit_of_work import UnitOfWork
 
@@ -78,14 +78,7 @@ async def withheld_tasks(
     messages = await _labels(
         uow, Message, {task.source_message_id for task in tasks if task.source_message_id}
     )
-    on_team = set(
-        await uow.db.scalars(
-            select(CareTeamMember.patient_id).where(
-                CareTeamMember.user_id == actor.user_id,
-                CareTeamMember.patient_id.in_(patient_ids),
-            )
-        )
-    )
+    on_team = await _on_care_team(uow, actor, patient_ids)
     return {
         task.id: not policy.may_read_content(
             policy.strictest(
@@ -98,6 +91,40 @@ async def withheld_tasks(
         )
         for task in tasks
     }
+
+
+async def access_routes(
+    uow: UnitOfWork, actor: Actor, tasks: Sequence[Task]
+) -> dict[uuid.UUID, Via]:
+    """How the actor reaches each of `tasks` (visible ones), for the audit's `via`: on the
+    patient's care team, else as its assignee, its creator, or a member of the role
+    queue it waits in. One query, however many tasks."""
+    on_team = await _on_care_team(uow, actor, {task.patient_id for task in tasks})
+    return {task.id: _route(actor, task, task.patient_id in on_team) for task in tasks}
+
+
+def _route(actor: Actor, task: Task, on_team: bool) -> Via:
+    if on_team:
+        return Via.CARE_TEAM
+    if task.assignee_user_id == actor.user_id:
+        return Via.ASSIGNEE
+    if task.created_by == actor.user_id:
+        return Via.CREATOR
+    return Via.ROLE_QUEUE
+
+
+async def _on_care_team(
+    uow: UnitOfWork, actor: Actor, patient_ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Those of `patient_ids` whose care team the actor is named on."""
+    return set(
+        await uow.db.scalars(
+            select(CareTeamMember.patient_id).where(
+                CareTeamMember.user_id == actor.user_id,
+                CareTeamMember.patient_id.in_(patient_ids),
+            )
+        )
+    )
 
 
 async def _labels(

@@ -23,10 +23,11 @@ from huddle.identity.models import User
 from huddle.messaging.access import joined_conversation
 from huddle.messaging.models import Message
 from huddle.protect.audit import Action
-from huddle.protect.policy import PatientAction
+from huddle.protect.policy import PatientAction, Via
 from huddle.runtime import Runtime
 from huddle.tasks import changes, handoff
 from huddle.tasks.access import (
+    access_routes,
     content_withheld,
     visible_task,
     visible_tasks,
@@ -134,7 +135,8 @@ async def get_task(rt: Runtime, actor: Actor, task_id: uuid.UUID) -> TaskView:
     """One task with its quoted message, comments and history (an audited read)."""
     async with unit_of_work(rt, actor=actor) as uow:
         task = await visible_task(uow, actor, task_id)
-        _audit_read(uow, task)
+        routes = await access_routes(uow, actor, [task])
+        _audit_read(uow, task, routes[task.id])
         return await task_view(uow, actor, task, detail=True)
 
 
@@ -458,12 +460,13 @@ def _status_label(status: Status) -> str:
 async def _listed(uow: UnitOfWork, actor: Actor, tasks: Sequence[Task]) -> list[TaskView]:
     """Views of listed tasks, each an audited read."""
     withheld = await withheld_tasks(uow, actor, tasks)
+    routes = await access_routes(uow, actor, tasks)
     views = []
     for task in tasks:
-        _audit_read(uow, task)
+        _audit_read(uow, task, routes[task.id])
         views.append(await task_view(uow, actor, task, withheld=withheld[task.id]))
     return views
 
 
-def _audit_read(uow: UnitOfWork, task: Task) -> None:
-    uow.audit(Action.READ, "task", task.id, patient_id=task.patient_id)
+def _audit_read(uow: UnitOfWork, task: Task, via: Via) -> None:
+    uow.audit(Action.READ, "task", task.id, patient_id=task.patient_id, via=str(via))
