@@ -4,14 +4,17 @@ per person per day; files never sent are swept away after a day, audited."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from huddle.actor import Role
 from huddle.messaging import attachments
+from huddle.messaging.attachment_models import Attachment
 from huddle.protect.models import AuditEvent
 from tests.messaging.conftest import Thread
 from tests.messaging.test_attachments import PDF, PNG, blob_path, upload
@@ -96,6 +99,42 @@ async def test_uploads_are_capped_per_person_per_day(
 
     thread.server.clock.advance(timedelta(hours=23, seconds=1))
     assert (await upload(thread, conversation, Role.PCP, PDF, "next.pdf")).status_code == 201
+
+
+async def test_parallel_uploads_cannot_pass_the_daily_cap_together(
+    thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each upload checks the day's total before it writes: at once, they would each see
+    room for themselves. Room for three, eight at the same moment: three get in."""
+    room_for = 3
+    monkeypatch.setattr(attachments, "DAILY_UPLOAD_BYTES", room_for * len(PDF))
+    conversation = await start_patient_thread(thread)
+    headers = {**await thread.headers(Role.PCP), "Content-Type": "application/pdf"}
+
+    async def upload_one(n: int) -> httpx.Response:
+        return await thread.server.client.post(
+            f"/api/v1/conversations/{conversation}/attachments",
+            params={"filename": f"scan-{n}.pdf"},
+            content=PDF,
+            headers=headers,
+        )
+
+    responses = await asyncio.gather(*(upload_one(n) for n in range(8)))
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] * room_for + [429] * (8 - room_for), [r.text for r in responses]
+    for refused in (r for r in responses if r.status_code == 429):
+        error = refused.json()["error"]  # the documented error shape
+        assert set(error) == {"code", "detail", "request_id"}
+        assert error["code"] == "upload_quota_exceeded"
+        assert int(refused.headers["retry-after"]) > 0
+    async with thread.server.rt.db.transaction() as db:
+        stored = await db.scalar(
+            select(func.sum(Attachment.size)).where(
+                Attachment.uploader_id == uuid.UUID(thread.user_ids[Role.PCP])
+            )
+        )
+    assert stored == room_for * len(PDF)
 
 
 async def test_files_never_sent_are_swept_after_a_day_and_audited(thread: Thread) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from huddle.actor import Actor
 from huddle.blobs import BlobMissing, BlobStore, LocalBlobStore
 from huddle.errors import Forbidden, HuddleError, Invalid, NotFound, RateLimited
+from huddle.identity.models import User
 from huddle.messaging import access
 from huddle.messaging.attachment_models import Attachment
 from huddle.messaging.models import Conversation, Message, Participant
@@ -419,6 +420,15 @@ async def _require_content_access(
 
 
 async def _check_daily_quota(uow: UnitOfWork, actor: Actor, size: int) -> None:
+    """Raise RateLimited unless `size` more bytes fit in the actor's 24-hour window.
+
+    One upload per person at a time from here to commit, so parallel uploads cannot
+    each see room for themselves: the person's row is locked first (FOR NO KEY UPDATE
+    on PostgreSQL, which leaves foreign-key checks on it alone; SQLite transactions are
+    serialized already, each taking the write lock at BEGIN IMMEDIATE)."""
+    await uow.db.execute(
+        select(User.id).where(User.id == actor.user_id).with_for_update(key_share=True)
+    )
     now = uow.rt.clock.now()
     uploaded, oldest = (
         await uow.db.execute(
