@@ -38,9 +38,14 @@ async def test_two_people_claim_at_once_and_exactly_one_wins(ward: Ward) -> None
     assert winner["assignee_user_id"] in {ward.user_id(Role.CARE_MANAGER), second_id}
     assert winner["history"][-1]["change"] == "claimed"
     assert winner["time_to_accept_seconds"] == 0
-    # It left the queue.
+    # It left the queue, and the thread says who took it from which queue.
     queue = await ward.client.get("/api/v1/tasks", params={"assignee": "role"}, headers=second)
     assert queue.json()["tasks"] == []
+    notes = [m["body"] for m in await ward.thread_messages() if m["kind"] == "system"]
+    assert notes[-2].endswith(
+        "made a task from message #2: call patient for the care manager queue."
+    )
+    assert notes[-1].endswith(" took the task (call patient) from the care manager queue.")
 
 
 async def test_a_claim_outside_your_roles_queue_is_refused(ward: Ward) -> None:

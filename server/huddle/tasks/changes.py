@@ -161,8 +161,12 @@ async def assignee_label(uow: UnitOfWork, task: Task) -> str:
     """Who holds the task, for notes in the thread (staff names and roles, never PHI)."""
     if task.assignee_user_id is not None:
         return await display_name(uow, task.assignee_user_id)
-    role = (task.assignee_role or "").replace("_", " ")
-    return f"the {role} queue"
+    return queue_label(task.assignee_role or "")
+
+
+def queue_label(role: str) -> str:
+    """A role queue in a note: "the care manager queue"."""
+    return f"the {role.replace('_', ' ')} queue"
 
 
 def checked_text(text: str | None, field: str, limit: int = MAX_TEXT_CHARS) -> str:
@@ -175,15 +179,11 @@ def checked_text(text: str | None, field: str, limit: int = MAX_TEXT_CHARS) -> s
     return text
 
 
-def _binding(table: str, column: str, row_id: uuid.UUID, patient_id: uuid.UUID) -> Binding:
-    return Binding(table, column, row_id, patient_id)
-
-
 async def seal(
     uow: UnitOfWork, patient_id: uuid.UUID, table: str, row_id: uuid.UUID, column: str, text: str
 ) -> bytes:
     (sealed,) = await uow.seal(
-        OWNER_TYPE, patient_id, [(_binding(table, column, row_id, patient_id), text.encode())]
+        OWNER_TYPE, patient_id, [(Binding(table, column, row_id, patient_id), text.encode())]
     )
     return sealed
 
@@ -198,5 +198,5 @@ async def open_text(
 ) -> str | None:
     if blob is None:
         return None
-    plain = await uow.open(blob, _binding(table, column, row_id, patient_id), patient_id=patient_id)
+    plain = await uow.open(blob, Binding(table, column, row_id, patient_id), patient_id=patient_id)
     return plain.decode()

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from huddle.actor import CLINICAL_ROLES, Actor, Role
-from huddle.errors import Forbidden
+from huddle.errors import Forbidden, Invalid
+from huddle.messaging.access import joined_conversation
 from huddle.messaging.models import Conversation, Message
 from huddle.protect.audit import Action
 from huddle.tasks import changes
@@ -28,6 +29,19 @@ class TaskDraft:
     assignee_role: Role | None = None
     priority: Priority = Priority.ROUTINE
     due_at: datetime | None = None
+
+
+async def reporting_thread(
+    uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, conversation_id: uuid.UUID | None
+) -> Conversation | None:
+    """The thread a new task about `patient_id` reports into, if one is named: one the
+    actor takes part in (else NotFound) about that patient (else Invalid)."""
+    if conversation_id is None:
+        return None
+    conversation = await joined_conversation(uow, actor, conversation_id)
+    if conversation.patient_id != patient_id:
+        raise Invalid("That thread is about another patient.", code="invalid_conversation")
+    return conversation
 
 
 async def insert_task(

@@ -17,12 +17,11 @@ from huddle.actor import Actor, Role
 from huddle.care import service as care
 from huddle.errors import Conflict, Forbidden, Invalid
 from huddle.identity.models import Organization, User
-from huddle.messaging.access import joined_conversation
 from huddle.protect.audit import Action
 from huddle.protect.policy import PatientAction
 from huddle.runtime import Runtime
 from huddle.tasks import changes
-from huddle.tasks.creation import TaskDraft, insert_task
+from huddle.tasks.creation import TaskDraft, insert_task, reporting_thread
 from huddle.tasks.models import Task, TaskEvent
 from huddle.tasks.states import Change, Kind, Priority, Status
 from huddle.tasks.views import TaskView, task_view
@@ -62,11 +61,7 @@ async def start_warm_handoff(
                 patient_id=patient_id,
             )
         await care.authorize_patient(uow, actor, patient_id, PatientAction.UPDATE)
-        conversation = None
-        if conversation_id is not None:
-            conversation = await joined_conversation(uow, actor, conversation_id)
-            if conversation.patient_id != patient_id:
-                raise Invalid("That thread is about another patient.", code="invalid_conversation")
+        conversation = await reporting_thread(uow, actor, patient_id, conversation_id)
         consultant = await _first_consultant(uow, actor, consultant_id)
         draft = TaskDraft(
             title=TITLE,

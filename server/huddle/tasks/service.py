@@ -34,7 +34,7 @@ from huddle.tasks.access import (
     withheld_tasks,
 )
 from huddle.tasks.changes import checked_text, seal
-from huddle.tasks.creation import TaskDraft, insert_task, kind_label
+from huddle.tasks.creation import TaskDraft, insert_task, kind_label, reporting_thread
 from huddle.tasks.models import Task, TaskComment
 from huddle.tasks.states import (
     ACTIVE,
@@ -102,11 +102,7 @@ async def create_task(
     a thread of that patient the caller takes part in."""
     async with unit_of_work(rt, actor=actor) as uow:
         await care.authorize_patient(uow, actor, patient_id, PatientAction.UPDATE)
-        conversation = None
-        if conversation_id is not None:
-            conversation = await joined_conversation(uow, actor, conversation_id)
-            if conversation.patient_id != patient_id:
-                raise Invalid("That thread is about another patient.", code="invalid_conversation")
+        conversation = await reporting_thread(uow, actor, patient_id, conversation_id)
         task = await insert_task(uow, actor, patient_id, draft, conversation, None)
         return await task_view(uow, actor, task, detail=True)
 
@@ -331,14 +327,14 @@ async def claim_task(rt: Runtime, actor: Actor, task_id: uuid.UUID) -> TaskView:
             raise _lost_claim(task)
         me = await uow.db.get_one(User, actor.user_id)
         await care.join_care_team(uow, task.patient_id, me, actor.user_id)
-        role = (task.assignee_role or "").replace("_", " ")
+        queue = changes.queue_label(actor.role.value)  # the one it was claimed from
         await changes.record_change(
             uow,
             task,
             Change.CLAIMED,
             actor_user_id=actor.user_id,
             from_status=Status.OPEN,
-            note=f"{me.display_name} took the task ({kind_label(task)}) from the {role} queue.",
+            note=f"{me.display_name} took the task ({kind_label(task)}) from {queue}.",
         )
         return await task_view(uow, actor, task, detail=True)
 
