@@ -55,7 +55,8 @@ class Task(Base):
     # Why it was declined or cancelled (sealed).
     status_reason: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     revision: Mapped[int] = mapped_column(BigInteger)
-    # What the latest change was: created, updated or assigned (the real-time frame).
+    # The latest change (a states.Change); states.frame_for turns it into the real-time
+    # frame (task.created, task.assigned or task.updated).
     last_change: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -82,7 +83,9 @@ class TaskEvent(Base):
     change: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     to_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    assignee_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    assignee_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id"), nullable=True
+    )
     assignee_role: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reason: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
