@@ -1,6 +1,7 @@
 """Warm handoffs and deadlines on both databases: the on-duty consultant gets an urgent
 task due in minutes, accepts (time to accept kept) or declines; unaccepted it passes to
-the next consultant and the PCP hears of it; overdue tasks are flagged exactly once,
+the next consultant and the PCP hears of it, and with nobody left goes back to the PCP,
+flagged; overdue tasks are flagged exactly once,
 even with two runtimes running the deadline pass at the same moment."""
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ async def get(ward: Ward, task_id: str, role: Role = Role.PCP) -> dict:  # type:
     response = await ward.client.get(f"/api/v1/tasks/{task_id}", headers=await ward.headers(role))
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def pcp(ward: Ward) -> str:
+    """The PCP's name (the clinic names each user after their email's local part)."""
+    return ward.clinic.email(Role.PCP).split("@")[0].replace(".", " ")
 
 
 async def test_the_consultant_gets_it_in_minutes_and_accepting_is_timed(ward: Ward) -> None:
@@ -116,15 +122,16 @@ async def test_unaccepted_it_passes_on_and_the_thread_says_so(ward: Ward) -> Non
     assert notes[-1].startswith("Warm handoff was not accepted in time; passed to")
     assert await due_pass(ward) == 0  # handled once
 
-    # Nobody left after the psychiatrist: flagged overdue, once, and the PCP is told.
+    # Nobody left after the psychiatrist: back with the PCP, flagged overdue, once.
     ward.server.clock.advance(timedelta(minutes=6))
     assert await due_pass(ward) == 1
     assert await due_pass(ward) == 0
-    stuck = await get(ward, task["id"])
-    assert (stuck["escalations"], stuck["overdue"]) == (1, True)
-    assert stuck["history"][-1]["change"] == "overdue"
+    back = await back_with_the_pcp(ward, task["id"], from_status="open")
+    assert back["escalations"] == 1
     notes = [m["body"] for m in await ward.thread_messages() if m["kind"] == "system"]
-    assert notes[-1] == "Warm handoff not accepted, and no other consultant is available."
+    assert notes[-1] == (
+        f"Warm handoff not accepted, and no other consultant is available; back with {pcp(ward)}."
+    )
 
 
 async def test_a_declined_handoff_goes_straight_to_the_next_consultant(ward: Ward) -> None:
@@ -137,22 +144,89 @@ async def test_a_declined_handoff_goes_straight_to_the_next_consultant(ward: War
     assert body["history"][1]["reason"] == "With a patient"
 
 
-async def test_declined_by_the_last_consultant_it_is_flagged_overdue_and_the_pcp_told(
-    ward: Ward,
-) -> None:
+async def test_declined_by_the_last_consultant_it_goes_back_to_the_pcp(ward: Ward) -> None:
     task = await hand_off(ward, conversation_id=ward.conversation_id)
     first = await ward.move(task["id"], Role.BH_CLINICIAN, "declined", reason="With a patient")
     assert first.json()["assignee_user_id"] == ward.user_id(Role.PSYCHIATRIST)
     last = await ward.move(task["id"], Role.PSYCHIATRIST, "declined", reason="In clinic")
     assert last.status_code == 200, last.text
-    stuck = await get(ward, task["id"])
-    assert (stuck["status"], stuck["overdue"]) == ("open", True)
-    assert [h["change"] for h in stuck["history"]][-2:] == ["status", "overdue"]
+    assert last.json()["assignee_user_id"] == ward.user_id(Role.PCP)  # the answer says so
+    back = await back_with_the_pcp(ward, task["id"], from_status="declined")
+    assert [h["change"] for h in back["history"]][-2:] == ["status", "returned"]
+    assert back["history"][-2]["reason"] == "In clinic"
     notes = [m["body"] for m in await ward.thread_messages() if m["kind"] == "system"]
-    assert notes[-1] == "Warm handoff declined, and no other consultant is available."
-    mine = await ward.client.get("/api/v1/tasks", headers=await ward.headers(Role.PCP))
-    assert mine.json()["counts"]["overdue"] == 1
+    assert notes[-1] == (
+        f"Warm handoff declined, and no other consultant is available; back with {pcp(ward)}."
+    )
     assert await due_pass(ward) == 0  # already flagged: the deadline pass leaves it
+    # The psychiatrist, off the care team, no longer sees it at all.
+    gone = await ward.client.get(
+        f"/api/v1/tasks/{task['id']}", headers=await ward.headers(Role.PSYCHIATRIST)
+    )
+    assert gone.status_code == 404
+
+
+async def test_back_with_the_pcp_it_is_theirs_and_passes_to_nobody(ward: Ward) -> None:
+    task = await hand_off(ward)
+    await ward.move(task["id"], Role.BH_CLINICIAN, "declined", reason="With a patient")
+    await ward.move(task["id"], Role.PSYCHIATRIST, "declined", reason="In clinic")
+    # A new due time clears the flag; missed again, it is flagged overdue as any task is,
+    # and stays with the PCP (no consultant is asked again).
+    later = (ward.server.clock.now() + timedelta(minutes=30)).isoformat()
+    moved = await ward.client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"due_at": later}, headers=await ward.headers(Role.PCP)
+    )
+    assert moved.status_code == 200, moved.text
+    ward.server.clock.advance(timedelta(hours=1))
+    assert await due_pass(ward) == 1
+    flagged = await get(ward, task["id"])
+    assert (flagged["assignee_user_id"], flagged["status"]) == (ward.user_id(Role.PCP), "open")
+    assert (flagged["overdue"], flagged["history"][-1]["change"]) == (True, "overdue")
+    # The PCP closes it once behavioral health was reached another way.
+    cancelled = await ward.move(task["id"], Role.PCP, "cancelled", reason="Called Dr. Lee")
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["escalations"]) == ("cancelled", 1)
+
+
+async def back_with_the_pcp(ward: Ward, task_id: str, *, from_status: str) -> dict:  # type: ignore[type-arg]
+    """The handoff nobody took: the PCP's, open and overdue, on no consultant's worklist;
+    the change is in its history (Huddle acted) and audited."""
+    back = await get(ward, task_id)
+    pcp = ward.user_id(Role.PCP)
+    assert (back["status"], back["overdue"], back["assignee_user_id"]) == ("open", True, pcp)
+    assert back["assignee_role"] is None
+    returned = back["history"][-1]
+    assert (returned["change"], returned["from_status"], returned["to_status"]) == (
+        "returned",
+        from_status,
+        "open",
+    )
+    assert (returned["actor_user_id"], returned["assignee_user_id"]) == (None, pcp)
+    mine = await ward.client.get(
+        "/api/v1/tasks", params={"assignee": "me"}, headers=await ward.headers(Role.PCP)
+    )
+    assert [t["id"] for t in mine.json()["tasks"]] == [task_id]
+    assert mine.json()["counts"]["overdue"] == 1
+    for consultant in (Role.BH_CLINICIAN, Role.PSYCHIATRIST):
+        theirs = await ward.client.get(
+            "/api/v1/tasks",
+            params={"assignee": "me", "status": "open"},
+            headers=await ward.headers(consultant),
+        )
+        assert theirs.json()["tasks"] == [], f"{consultant} would be prompted again"
+    async with ward.server.rt.db.transaction() as db:
+        audited = (
+            await db.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.resource_type == "task", AuditEvent.resource_id == task_id
+                )
+            )
+        ).all()
+    [record] = [a for a in audited if a.detail.get("change") == "returned"]
+    assert (record.action, record.outcome) == ("update", "success")
+    assert record.detail["status"] == f"{from_status}->open"
+    assert record.patient_id == uuid.UUID(ward.thread.patient_id)
+    return back
 
 
 async def test_one_failing_task_does_not_stall_the_deadline_pass(

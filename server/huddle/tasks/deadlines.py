@@ -1,7 +1,7 @@
 """Deadlines: an active task past its due time is flagged overdue once (everyone
 concerned hears, the thread shows it); an unaccepted warm handoff past its due time
-passes to the next consultant instead (handoff.py), and is flagged only when nobody is
-left.
+passes to the next consultant instead (handoff.py), and goes back to the PCP who asked,
+flagged, only when nobody is left.
 
 Safe with several server instances: each due task is taken under a row lock (SKIP LOCKED
 on PostgreSQL; SQLite's BEGIN IMMEDIATE serializes writers) and re-checked under it, and
@@ -65,13 +65,14 @@ async def _handle(uow: UnitOfWork, task_id: uuid.UUID) -> bool:
     )
     if task is None:
         return False  # another instance has it, or had it
-    waiting_handoff = task.kind == handoff.KIND and task.status == Status.OPEN.value
+    # Back with the PCP who asked, a handoff is their task: flagged overdue like any other.
+    waiting_handoff = handoff.with_a_consultant(task) and task.status == Status.OPEN.value
     if waiting_handoff and await handoff.pass_to_next_consultant(
         uow, task, because="was not accepted in time"
     ):
         return True
     if waiting_handoff:
-        await handoff.flag_nobody_left(uow, task, because="not accepted")
+        await handoff.return_to_pcp(uow, task, because="not accepted")
         return True
     task.overdue_at = now
     note = f"Task ({kind_label(task)}) is overdue."

@@ -2,8 +2,9 @@
 due in minutes, on the on-duty behavioral-health consultant's worklist (the named one,
 else the organization's on-call clinician, else the first BH consultant), pushed live.
 Declined, or not accepted by its due time (deadlines.py), it passes to the next
-consultant and the PCP hears of it; with nobody left it is flagged overdue. The time to
-accept is kept on the task for reporting.
+consultant and the PCP hears of it; with nobody left it goes back to the PCP who asked,
+flagged overdue, and no consultant is asked again. The time to accept is kept on the
+task for reporting.
 """
 
 from __future__ import annotations
@@ -107,19 +108,29 @@ async def pass_to_next_consultant(uow: UnitOfWork, task: Task, *, because: str) 
     return True
 
 
-async def flag_nobody_left(uow: UnitOfWork, task: Task, *, because: str) -> None:
-    """No consultant left to try: the handoff stays open with the last one, flagged
-    overdue, and the PCP hears (the `task.overdue` frame, and the note in the thread)."""
+def with_a_consultant(task: Task) -> bool:
+    """A warm handoff not (yet) back with the PCP who asked: declined or, still open,
+    past due, it passes to the next consultant."""
+    return task.kind == KIND and task.assignee_user_id != task.created_by
+
+
+async def return_to_pcp(uow: UnitOfWork, task: Task, *, because: str) -> None:
+    """No consultant left to try: the handoff goes back to the PCP who asked (its
+    creator, who holds it as a task made for nobody else would be held), open and
+    flagged overdue, so no consultant is prompted for it again; the PCP hears (the
+    `task.assigned` frame, and the note in the thread)."""
     previous = Status(task.status)
-    task.status, task.status_reason = Status.OPEN.value, None
+    task.assignee_user_id, task.assignee_role = task.created_by, None
+    task.status, task.accepted_at, task.status_reason = Status.OPEN.value, None, None
     task.overdue_at = uow.rt.clock.now()
+    pcp = await changes.display_name(uow, task.created_by)
     await changes.record_change(
         uow,
         task,
-        Change.OVERDUE,
+        Change.RETURNED,
         actor_user_id=None,
-        from_status=None if previous is Status.OPEN else previous,
-        note=f"Warm handoff {because}, and no other consultant is available.",
+        from_status=previous,
+        note=f"Warm handoff {because}, and no other consultant is available; back with {pcp}.",
     )
 
 

@@ -240,6 +240,8 @@ async def change_status(
         _require_may_move(uow, actor, task, to_status)
         current = Status(task.status)
         check_transition(current, to_status)
+        # A handoff back with the PCP who asked is theirs: declining it passes it on no more.
+        declined_handoff = to_status is Status.DECLINED and handoff.with_a_consultant(task)
         sealed_reason = None
         if to_status in NEEDS_REASON:
             sealed_reason = checked_text(reason, "reason")
@@ -264,11 +266,10 @@ async def change_status(
             reason=sealed_reason,
             note=note,
         )
-        declined_handoff = to_status is Status.DECLINED and task.kind == handoff.KIND
         if declined_handoff and not await handoff.pass_to_next_consultant(
             uow, task, because="declined"
         ):
-            await handoff.flag_nobody_left(uow, task, because="declined")
+            await handoff.return_to_pcp(uow, task, because="declined")
         return await task_view(uow, actor, task, detail=True)
 
 

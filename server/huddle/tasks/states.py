@@ -46,6 +46,8 @@ class Change(StrEnum):
     COMMENTED = "commented"
     OVERDUE = "overdue"
     ESCALATED = "escalated"
+    # A warm handoff no consultant took, back with the PCP who asked (flagged overdue).
+    RETURNED = "returned"
 
 
 # Reopening a finished task is its own, explicit action (`reopen`), never a status change.
@@ -79,6 +81,6 @@ def frame_for(change: Change) -> str:
     """The real-time frame a change is announced with."""
     if change is Change.CREATED:
         return "task.created"
-    if change in (Change.ASSIGNED, Change.CLAIMED, Change.ESCALATED):
+    if change in (Change.ASSIGNED, Change.CLAIMED, Change.ESCALATED, Change.RETURNED):
         return "task.assigned"
     return "task.updated"
