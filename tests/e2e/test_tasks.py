@@ -239,7 +239,6 @@ async def test_a_warm_handoff_is_accepted_by_the_consultant_and_the_pcp_sees_it_
 
 async def test_a_declined_warm_handoff_passes_to_the_next_consultant(
     people,  # type: ignore[no-untyped-def]
-    live_server: str,
 ) -> None:
     pcp: Page = await people(PCP)
     consultant: Page = await people(BH, **PHONE)
@@ -267,23 +266,39 @@ async def test_a_declined_warm_handoff_passes_to_the_next_consultant(
         re.compile(r"Warm handoff sent to Dr\. Sam Okafor \(passed on once\): waiting")
     )
 
-    # The psychiatrist declines too: nobody is left, and the PCP reads what happened and
-    # what to do now (the patient is still waiting).
-    async with httpx.AsyncClient(base_url=live_server) as client:
-        psychiatrist = await api_sign_in(client, PSYCHIATRIST, DEMO_PASSWORD)
-        mine = await client.get(
-            "/api/v1/tasks", params={"assignee": "me", "status": "open"}, headers=psychiatrist
-        )
-        (waiting,) = [t for t in mine.json()["tasks"] if t["kind"] == "warm_handoff"]
-        declined = await client.post(
-            f"/api/v1/tasks/{waiting['id']}/status",
-            json={"status": "declined", "reason": "Off site today"},
-            headers=psychiatrist,
-        )
-        assert declined.status_code == 200, declined.text
-    await expect(handoff.get_by_role("status")).to_have_text(
+    # The psychiatrist declines too: nobody is left, so it goes back to the PCP, who reads
+    # what happened and what to do now (the patient is still waiting).
+    psychiatrist: Page = await people(PSYCHIATRIST)
+    last = psychiatrist.get_by_role("alertdialog", name="Warm handoff: a patient is here now")
+    await last.get_by_role("button", name="Decline…").click()
+    await last.get_by_label("Why are you declining?").fill("Off site today")
+    await last.get_by_role("button", name="Decline", exact=True).click()
+    await expect(last).to_have_count(0)
+    nobody_left = (
         "Both consultants declined this warm handoff, and no other consultant is available."
         " Last reason given: “Off site today”. The patient is still waiting: reach"
         " behavioral health another way (call the on-call clinician) or make a follow-up"
         " task, then cancel this handoff on your worklist."
     )
+    await expect(handoff.get_by_role("status")).to_have_text(nobody_left)
+
+    # The server holds it so: a reload asks neither consultant again.
+    for page in (psychiatrist, consultant):
+        await page.reload()
+        await expect(page.get_by_role("heading", name="Conversations", exact=True)).to_be_visible()
+        await open_worklist(page)
+        await expect(section(page, "Mine")).to_be_visible()
+        await expect(page.get_by_role("alertdialog")).to_have_count(0)
+
+    # On the PCP's worklist it is hers again, overdue, with the same words and the one
+    # thing left to do: cancel it once behavioral health was reached another way.
+    await pcp.reload()  # the worklist stays open across the reload
+    await expect(pcp.get_by_role("heading", name="Worklist", level=1)).to_be_visible()
+    back = card(pcp, "Mine", "Warm handoff: the patient is here now")
+    await expect(back).to_contain_text("Overdue")
+    await expect(back).to_contain_text("For you; asked by you")
+    await expect(back.get_by_text(nobody_left)).to_be_visible()
+    await expect(back.get_by_role("button", name="Cancel task…")).to_be_visible()
+    await expect(back.get_by_role("button", name="Accept")).to_have_count(0)
+    await expect(pcp.get_by_role("alertdialog")).to_have_count(0)
+    assert await serious_violations(pcp) == []

@@ -1,14 +1,18 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import type { Me as SignedIn } from "../api";
+import { ApiError, type Me as SignedIn } from "../api";
 import { loadOverview, patients } from "../care/store";
 import { Alert, when } from "../ui";
-import { changeStatus } from "./actions";
+import { changeStatus, readTask } from "./actions";
 import { personName } from "./labels";
-import { tasks } from "./store";
+import { forgetTask, taskNotice, tasks } from "./store";
 import { ReasonForm } from "./TaskCard";
 import { describeTaskError, handoffsAwaitingMe } from "./worklist";
 import "./tasks.css";
+
+/** The server's answer when the handoff is no longer waiting for me. */
+const NOT_MINE_NOW = new Set(["not_found", "not_assignee"]);
+const GONE = "That warm handoff is no longer waiting for you: it went on without an answer.";
 
 /** The consultant's answer to a warm handoff, asked the moment it arrives: an
  * alertdialog that takes keyboard focus. "Later" leaves it on the worklist. */
@@ -46,12 +50,20 @@ export function HandoffPrompt({ me: signedIn }: { me: SignedIn }) {
     setBusy(true);
     setError(null);
     try {
+      // The answer is applied to the tasks: declined, the handoff has another assignee
+      // (the next consultant, or the PCP who asked when nobody is left), so it leaves.
       await changeStatus(task.id, status, reason);
-      // Declined by the last consultant, it stays open with me (nobody left): not again.
-      if (status === "declined") setLater((answered) => new Set([...answered, task.id]));
       // Accepting puts me on the care team: the patient's threads and name are mine now.
       if (status === "accepted") await loadOverview().catch(() => {});
     } catch (failure) {
+      if (failure instanceof ApiError && failure.endsSession) return;
+      if (failure instanceof ApiError && NOT_MINE_NOW.has(failure.code)) {
+        // It moved on while this page was not told (passed on, or back with the PCP, by
+        // the deadline): show it as it is now, or let it go if I may no longer see it.
+        await readTask(task.id).catch(() => forgetTask(task.id));
+        taskNotice.value = GONE;
+        return;
+      }
       setError(describeTaskError(failure));
     } finally {
       setBusy(false);

@@ -7,6 +7,7 @@ import { assigneeLabel, dueLabel, personName, taskPatient, taskTitle } from "./l
 import { forgetTask, taskNotice } from "./store";
 import { TaskDetails } from "./TaskDetails";
 import { KIND_NAMES, PRIORITY_NAMES, TASK_STATUS_NAMES, type Task } from "./types";
+import { ReturnedHandoffNote } from "./WarmHandoff";
 import {
   ACTION_STATUS,
   type Action,
@@ -14,6 +15,7 @@ import {
   actionsFor,
   describeTaskError,
   isOverdue,
+  isReturnedHandoff,
 } from "./worklist";
 
 const ACTION_WORDS: Record<Action, string> = {
@@ -81,6 +83,9 @@ export function TaskCard(props: { task: Task; me: Me; now: number; idPrefix: str
         {task.accepted_at !== null && `; accepted ${when(task.accepted_at)}`}
       </p>
       {task.status_reason !== null && <p class="task-reason">Reason: {task.status_reason}</p>}
+      {isReturnedHandoff(task) && task.created_by === me.id && (
+        <ReturnedHandoffNote task={task} />
+      )}
       <div class="task-actions">
         {actionsFor(task, me).map((action) => (
           <button

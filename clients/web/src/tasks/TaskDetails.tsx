@@ -84,6 +84,7 @@ const CHANGE_WORDS: Record<string, string> = {
   commented: "commented",
   overdue: "flagged it overdue",
   escalated: "passed it to the next consultant",
+  returned: "gave it back to the PCP who asked (no consultant left)",
 };
 
 function historyLine(event: TaskEvent, me: Me): string {

@@ -7,7 +7,7 @@ import { Alert, when } from "../ui";
 import { readTask, startWarmHandoff } from "./actions";
 import { nameOf, tasks } from "./store";
 import type { Task } from "./types";
-import { type NobodyLeft, nobodyLeftWords, whyNobodyLeft } from "./worklist";
+import { type NobodyLeft, isReturnedHandoff, nobodyLeftWords, whyNobodyLeft } from "./worklist";
 
 /** "The patient is here now": the PCP's one step to the on-duty BH consultant, then its
  * fate, live. Given no patient (the worklist), the PCP picks one. */
@@ -39,17 +39,7 @@ export function WarmHandoffForm(props: { patientId?: string; conversationId?: st
   };
 
   const handoff = started === null ? undefined : tasks.value[started];
-  const nobodyLeft = handoff !== undefined && isNobodyLeft(handoff);
-  const [why, setWhy] = useState<NobodyLeft | null>(null);
-  useEffect(() => {
-    setWhy(null);
-    if (!nobodyLeft || handoff === undefined) return;
-    // Its history says whether everyone declined or the last one did not answer; the page
-    // reads it by itself (passive).
-    readTask(handoff.id, true)
-      .then((detail) => setWhy(whyNobodyLeft(detail.history)))
-      .catch(() => {});
-  }, [handoff?.id, nobodyLeft]);
+  const nobodyLeft = useNobodyLeftWords(handoff);
 
   return (
     <section class="warm-handoff" aria-labelledby={`${ids}-title`}>
@@ -92,15 +82,53 @@ export function WarmHandoffForm(props: { patientId?: string; conversationId?: st
       </form>
       {error && <Alert>{error}</Alert>}
       <p role="status" class="handoff-status">
-        {handoff && (nobodyLeft ? nobodyLeftWords(handoff, why) : handoffWords(handoff))}
+        {handoff && (nobodyLeft ?? handoffWords(handoff))}
       </p>
     </section>
   );
 }
 
-/** No consultant is left to try: the handoff stays open, flagged overdue (docs/tasks.md). */
-function isNobodyLeft(task: Task): boolean {
-  return task.status === "open" && task.overdue;
+/** On the PCP's worklist, a handoff no consultant took says what happened and what to do. */
+export function ReturnedHandoffNote({ task }: { task: Task }) {
+  const words = useNobodyLeftWords(task);
+  return words === null ? null : <p class="task-reason">{words}</p>;
+}
+
+/** What the PCP reads about a handoff no consultant took (back with them, docs/tasks.md),
+ * or null for any other task. */
+function useNobodyLeftWords(task: Task | undefined): string | null {
+  const returned = task !== undefined && isReturnedHandoff(task);
+  const [why, setWhy] = useState<NobodyLeft | null>(null);
+  useEffect(() => {
+    setWhy(null);
+    if (!returned || task === undefined) return;
+    let current = true;
+    readWhy(task.id)
+      .then((found) => {
+        if (current) setWhy(found);
+      })
+      .catch(() => {});
+    return () => {
+      current = false;
+    };
+  }, [task?.id, returned]);
+  return returned && task !== undefined ? nobodyLeftWords(task, why) : null;
+}
+
+const reading = new Map<string, Promise<NobodyLeft>>();
+
+/** Its history says whether everyone declined or the last one did not answer; the page
+ * reads it by itself (passive), once for every place that shows it at the same moment
+ * (the worklist's Mine and Overdue), and keeps nothing once read. */
+function readWhy(taskId: string): Promise<NobodyLeft> {
+  let pending = reading.get(taskId);
+  if (pending === undefined) {
+    pending = readTask(taskId, true)
+      .then((detail) => whyNobodyLeft(detail.history))
+      .finally(() => reading.delete(taskId));
+    reading.set(taskId, pending);
+  }
+  return pending;
 }
 
 /** Where a warm handoff stands, in the PCP's words (nobody left: `nobodyLeftWords`). */

@@ -9,6 +9,7 @@ import {
   changedAfter,
   describeTaskError,
   handoffsAwaitingMe,
+  isReturnedHandoff,
   localToIso,
   mergeTasks,
   nobodyLeftWords,
@@ -153,6 +154,11 @@ describe("small rules", () => {
     expect(handoffsAwaitingMe(waiting, theo).map((t) => t.id)).toEqual(["h1", "h2"]);
   });
 
+  it("never prompts the PCP for a handoff no consultant took (it came back to her)", () => {
+    const returned = task("h", { kind: "warm_handoff", assignee_user_id: "priya", overdue: true });
+    expect(handoffsAwaitingMe({ h: returned }, priya)).toEqual([]);
+  });
+
   it("prefills a title from the message's first line, shortened", () => {
     expect(titleFrom("Can someone call her?\nThanks")).toBe("Can someone call her?");
     const long = titleFrom("word ".repeat(40));
@@ -186,9 +192,19 @@ describe("a warm handoff no consultant took", () => {
   const handoff = task("h", {
     kind: "warm_handoff",
     status: "open",
+    assignee_user_id: "priya",
     overdue: true,
     escalations: 1,
-    last_change: "overdue",
+    last_change: "returned",
+  });
+
+  it("is back with the PCP who asked, who may only cancel it", () => {
+    expect(isReturnedHandoff(handoff)).toBe(true);
+    expect(actionsFor(handoff, priya)).toEqual(["cancel"]);
+    expect(actionsFor(handoff, { id: "theo", role: "bh_clinician" })).toEqual([]);
+    const waiting = { ...handoff, assignee_user_id: "theo" };
+    expect(isReturnedHandoff(waiting)).toBe(false);
+    expect(isReturnedHandoff({ ...handoff, status: "cancelled" })).toBe(false);
   });
 
   it("tells the PCP that everyone declined, why, and what to do now", () => {
@@ -197,7 +213,7 @@ describe("a warm handoff no consultant took", () => {
       declined("With a patient in crisis until 3 pm"),
       event("escalated", { from_status: "declined", to_status: "open" }),
       declined("Off site today"),
-      event("overdue", { from_status: "declined", to_status: "open" }),
+      event("returned", { from_status: "declined", to_status: "open" }),
     ]);
     expect(why).toEqual({ declined: true, lastReason: "Off site today" });
     const words = nobodyLeftWords(handoff, why);
@@ -212,7 +228,7 @@ describe("a warm handoff no consultant took", () => {
       event("created"),
       declined("Off site today"),
       event("escalated", { from_status: "declined", to_status: "open" }),
-      event("overdue", { to_status: "open" }),
+      event("returned", { from_status: "open", to_status: "open" }),
     ]);
     expect(why.declined).toBe(false);
     expect(nobodyLeftWords(task("h", { ...handoff, escalations: 2 }), why)).toMatch(

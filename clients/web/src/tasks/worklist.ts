@@ -85,6 +85,8 @@ export type Action = "claim" | "accept" | "start" | "complete" | "decline" | "ca
 /** What this person may do with the task now (the server decides again). */
 export function actionsFor(task: Task, me: Me): Action[] {
   if (inMyQueue(task, me)) return ["claim"];
+  // Back with me, the PCP who asked: I reach behavioral health another way, then cancel it.
+  if (isReturnedHandoff(task)) return task.created_by === me.id ? ["cancel"] : [];
   const actions: Action[] = [];
   if (task.assignee_user_id === me.id) {
     if (task.status === "open") actions.push("accept", "decline");
@@ -114,14 +116,28 @@ export function describeTaskError(error: unknown): string {
   return describeError(error);
 }
 
-/** A warm handoff waiting for my answer (the prompt), oldest first. */
+/** A warm handoff waiting for my answer (the prompt), oldest first: open, mine, and not
+ * one that came back to me as the PCP who asked. */
 export function handoffsAwaitingMe(tasks: TaskMap, me: Me): Task[] {
   return Object.values(tasks)
-    .filter((t) => t.kind === "warm_handoff" && t.status === "open" && t.assignee_user_id === me.id)
+    .filter(
+      (t) =>
+        t.kind === "warm_handoff" &&
+        t.status === "open" &&
+        t.assignee_user_id === me.id &&
+        !isReturnedHandoff(t),
+    )
     .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at));
 }
 
-/** Why a warm handoff is open and overdue with no consultant left to try (its history
+/** A warm handoff no consultant took, back with the PCP who asked (the server assigns it
+ * to its creator, flagged overdue; docs/tasks.md). */
+export function isReturnedHandoff(task: Task): boolean {
+  const withTheAsker = task.assignee_user_id === task.created_by;
+  return task.kind === "warm_handoff" && isActive(task) && withTheAsker;
+}
+
+/** Why a warm handoff came back to the PCP with no consultant left to try (its history
  * says): the last one declined, or did not answer in time; and the last reason given. */
 export interface NobodyLeft {
   declined: boolean;
@@ -130,10 +146,10 @@ export interface NobodyLeft {
 
 export function whyNobodyLeft(history: readonly TaskEvent[]): NobodyLeft {
   const newestFirst = [...history].reverse();
-  const flagged = newestFirst.find((event) => event.change === "overdue");
+  const returned = newestFirst.find((event) => event.change === "returned");
   const declined = newestFirst.find((event) => event.to_status === "declined");
   return {
-    declined: flagged?.from_status === "declined",
+    declined: returned?.from_status === "declined",
     lastReason: declined?.reason ?? null,
   };
 }
