@@ -3,6 +3,7 @@ and PostgreSQL, and the engine/session factory."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,6 +21,10 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from huddle import sqlite_driver
+from huddle.errors import Busy
+
+# How long a transaction waits for SQLite's write lock before giving up.
+SQLITE_BUSY_SECONDS = 30
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -58,7 +63,7 @@ def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             _one_trip_per_statement(database_url),
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_BUSY_SECONDS},
             hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
@@ -85,7 +90,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.close()
 
 
@@ -102,12 +107,40 @@ class Database:
     def __init__(self, database_url: str) -> None:
         self.engine = create_engine(database_url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and every transaction here takes the write
+        # lock (BEGIN IMMEDIATE). Connections of one process that wait for it inside
+        # SQLite wait in its busy handler, which sleeps 1, 2, 5, 10… ms between tries:
+        # under load most of a transaction's time went to those sleeps. Queuing for
+        # the lock here first hands it over the moment it is free (FIFO). Other
+        # processes (the CLI) still meet busy_timeout.
+        self._one_writer = asyncio.Lock() if database_url.startswith("sqlite") else None
+        self._writer: asyncio.Task[object] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+        async with self._writer_turn(), self._sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if self._one_writer is None or self._writer is task:
+            # PostgreSQL; or a transaction opened inside this task's own, which works
+            # while the outer one has not written yet (SQLite itself decides).
+            yield
+            return
+        try:
+            async with asyncio.timeout(SQLITE_BUSY_SECONDS):
+                await self._one_writer.acquire()
+        except TimeoutError:
+            raise Busy("The server is busy. Try again in a moment.", code="database_busy") from None
+        self._writer = task
+        try:
+            yield
+        finally:
+            self._writer = None
+            self._one_writer.release()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -51,3 +51,10 @@ class RateLimited(HuddleError):
     def __init__(self, detail: str, *, retry_after_seconds: int, code: str | None = None) -> None:
         super().__init__(detail, code=code)
         self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class Busy(HuddleError):
+    """The server could not start the work in time (e.g. the database's write lock)."""
+
+    status_code = 503
+    default_code = "busy"
