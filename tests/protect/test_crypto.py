@@ -115,11 +115,46 @@ async def test_a_data_key_is_retired_at_its_use_limit(
     sealed = [await seal_one(database, envelope, where, text) for where, text in notes]
     async with database.transaction() as db:
         keys = (await db.scalars(select(DataKey).where(DataKey.owner_id == owner))).all()
-    assert sorted(k.uses for k in keys) == [1, 3, 3]
+    # Each key counts its encryptions plus the block reserved ahead (all of it here).
+    assert sorted(k.uses for k in keys) == [3, 3, 3]
     assert sum(k.retired_at is not None for k in keys) == 2
     assert len({blob[1:17] for blob in sealed}) == 3
     for blob, (where, text) in zip(sealed, notes, strict=True):  # retired keys still open
         assert await open_one(database, envelope, blob, where) == text
+
+
+async def test_a_key_counts_every_encryption_even_those_spent_from_a_reservation(
+    database: Database, envelope: Envelope
+) -> None:
+    owner = uuid.uuid4()
+    for n in range(5):
+        await seal_one(database, envelope, binding(owner, row=uuid.uuid4()), b"note %d" % n)
+    async with database.transaction() as db:
+        (key,) = (await db.scalars(select(DataKey).where(DataKey.owner_id == owner))).all()
+    assert key.uses >= 5
+
+
+async def test_a_rolled_back_seal_leaves_no_reservation_behind(
+    database: Database, envelope: Envelope
+) -> None:
+    """The first seal of an owner makes its key and reserves uses in one transaction; if
+    that rolls back, neither may be used afterwards (the key would not exist)."""
+    owner = uuid.uuid4()
+
+    async def seal_then_fail() -> None:
+        async with database.transaction() as db:
+            await envelope.seal(db, "patient", owner, [(binding(owner), b"never kept")])
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        await seal_then_fail()
+
+    where = binding(owner, row=uuid.uuid4())
+    blob = await seal_one(database, envelope, where, b"kept")
+    assert await open_one(database, envelope, blob, where) == b"kept"
+    async with database.transaction() as db:
+        keys = (await db.scalars(select(DataKey).where(DataKey.owner_id == owner))).all()
+    assert [k.id.bytes for k in keys] == [blob[1:17]]
 
 
 async def test_shredding_makes_data_unreadable_for_good(

@@ -14,11 +14,11 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huddle.clock import Clock
@@ -34,6 +34,13 @@ GCM_SAFE_USES = 2**31
 # Unwrapped DEKs are cached briefly: a key shredded elsewhere stops working here soon.
 CACHE_SECONDS = 300.0
 CACHE_SIZE = 4096
+# Encryptions are counted against a key in blocks reserved ahead, so most seals need no
+# database write: the block is added to the key's `uses` in the sealing transaction and
+# spent from memory after it commits. A crash or an unused block over-counts, which only
+# retires a key sooner. A reservation lives RESERVATION_SECONDS, like the DEK cache, so
+# a key shredded or retired by another process stops being used here soon.
+RESERVE_USES = 1024
+RESERVATION_SECONDS = 60.0
 
 
 class DecryptionFailed(HuddleError):
@@ -78,6 +85,7 @@ class Envelope:
         self._clock = clock
         self._max_uses = max_uses
         self._cache: OrderedDict[uuid.UUID, tuple[float, AESGCM]] = OrderedDict()
+        self._reserved: dict[tuple[str, uuid.UUID], _Reservation] = {}
 
     async def seal(
         self,
@@ -119,6 +127,7 @@ class Envelope:
             .returning(DataKey.id)
         )
         destroyed = list(result.scalars())
+        self._reserved.pop((owner_type, owner_id), None)
         for dek_id in destroyed:
             self._cache.pop(dek_id, None)
         return len(destroyed)
@@ -126,6 +135,12 @@ class Envelope:
     async def _current_key(
         self, db: AsyncSession, owner_type: str, owner_id: uuid.UUID, uses: int
     ) -> tuple[uuid.UUID, AESGCM]:
+        """The owner's current key, with `uses` encryptions counted against it: from a
+        reservation when one has room, else from the database (reserving a block)."""
+        owner = (owner_type, owner_id)
+        reservation = self._reserved.get(owner)
+        if reservation is not None and reservation.take(uses):
+            return reservation.dek_id, reservation.aead
         row = await db.scalar(
             select(DataKey)
             .where(
@@ -140,11 +155,29 @@ class Envelope:
         if row is None or row.uses + uses > self._max_uses:
             if row is not None:
                 row.retired_at = self._clock.now()
-            return await self._new_key(db, owner_type, owner_id, uses)
-        await db.execute(
-            update(DataKey).where(DataKey.id == row.id).values(uses=DataKey.uses + uses)
-        )
-        return row.id, await self._key_by_id(db, row.id, owner_id=owner_id, row=row)
+            spare = min(RESERVE_USES, self._max_uses - uses)
+            dek_id, aead = await self._new_key(db, owner_type, owner_id, uses + spare)
+        else:
+            spare = min(RESERVE_USES, self._max_uses - row.uses - uses)
+            await db.execute(
+                update(DataKey).where(DataKey.id == row.id).values(uses=DataKey.uses + uses + spare)
+            )
+            dek_id = row.id
+            aead = await self._key_by_id(db, row.id, owner_id=owner_id, row=row)
+        if spare:
+            self._reserve_after_commit(db, owner, _Reservation(dek_id, aead, spare))
+        return dek_id, aead
+
+    def _reserve_after_commit(
+        self, db: AsyncSession, owner: tuple[str, uuid.UUID], reservation: _Reservation
+    ) -> None:
+        """Keep the reservation only once its `uses` are durable: a rolled-back block
+        (or a rolled-back new key) must never be spent."""
+
+        def keep(_session: object) -> None:
+            self._reserved[owner] = reservation
+
+        event.listen(db.sync_session, "after_commit", keep, once=True)
 
     async def _new_key(
         self, db: AsyncSession, owner_type: str, owner_id: uuid.UUID, uses: int
@@ -201,6 +234,20 @@ class Envelope:
         self._cache.move_to_end(dek_id)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
+
+
+@dataclass(slots=True)
+class _Reservation:
+    dek_id: uuid.UUID
+    aead: AESGCM
+    remaining: int
+    expires: float = field(default_factory=lambda: time.monotonic() + RESERVATION_SECONDS)
+
+    def take(self, uses: int) -> bool:
+        if self.remaining < uses or time.monotonic() >= self.expires:
+            return False
+        self.remaining -= uses
+        return True
 
 
 async def rewrap_batch(db: AsyncSession, keys: KeyProvider, limit: int) -> int:
