@@ -101,6 +101,11 @@ class UnitOfWork:
         self.kept_on_failure.append(record)
         return error
 
+    def act_as(self, actor: Actor) -> None:
+        """Audit what follows as `actor`: for a unit that does several people's reads
+        (live delivery to many sockets), each checked and audited as its reader."""
+        self.actor, self.context = actor, actor.context
+
     def publish_after_commit(self, event: Event) -> None:
         self.events.append(event)
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import select, update
 
 from huddle.actor import Actor, Role
-from huddle.errors import Conflict, Forbidden, Invalid, NotFound
+from huddle.errors import Conflict, Forbidden, HuddleError, Invalid, NotFound
 from huddle.events import Event
 from huddle.identity import clinic_hours
 from huddle.identity.models import Organization
@@ -137,7 +137,9 @@ async def send_message(
         if actor.role is Role.PATIENT:
             await _reply_if_clinic_closed(uow, conversation)
         reader = await reader_for(uow, actor, conversation)
-        return await _message_view(uow, conversation, message, reader), True
+        # Most messages carry no files: no need to ask the database which.
+        files = await attachments.ids_by_message(uow, [message.id]) if draft.attachment_ids else {}
+        return await _view(uow, conversation, message, reader, files.get(message.id, ())), True
 
 
 async def _reply_if_clinic_closed(uow: UnitOfWork, conversation: Conversation) -> None:
@@ -269,25 +271,56 @@ async def list_messages(
         return views, conversation.last_seq
 
 
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """One reader asking what changed in a conversation after a revision."""
+
+    actor: Actor
+    conversation_id: uuid.UUID
+    since: int
+    limit: int = MAX_PAGE
+
+
 async def changes_since(
     rt: Runtime, actor: Actor, conversation_id: uuid.UUID, revision: int, limit: int = MAX_PAGE
 ) -> tuple[list[MessageView], int]:
     """Messages created or changed after `revision`, in revision order, and the
     conversation's last revision: what a reconnecting client missed."""
     async with unit_of_work(rt, actor=actor) as uow:
-        conversation = await joined_conversation(uow, actor, conversation_id)
-        rows = (
-            await uow.db.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation.id, Message.revision > revision)
-                .order_by(Message.revision)
-                .limit(limit)
-            )
-        ).all()
-        _audit_read(uow, conversation, rows)
-        reader = await reader_for(uow, actor, conversation)
-        views = await _message_views(uow, conversation, rows, reader)
-        return views, conversation.last_revision
+        return await _changes_since(uow, CatchUp(actor, conversation_id, revision, limit))
+
+
+async def changes_since_many(
+    rt: Runtime, requests: Sequence[CatchUp]
+) -> list[tuple[list[MessageView], int] | HuddleError]:
+    """changes_since for several readers in one transaction with one audit append (live
+    delivery to many sockets at once). Each reader is checked and audited as
+    themselves; a refusal answers that request only."""
+    answers: list[tuple[list[MessageView], int] | HuddleError] = []
+    async with unit_of_work(rt) as uow:
+        for request in requests:
+            uow.act_as(request.actor)
+            try:
+                answers.append(await _changes_since(uow, request))
+            except HuddleError as refused:
+                answers.append(refused)
+    return answers
+
+
+async def _changes_since(uow: UnitOfWork, request: CatchUp) -> tuple[list[MessageView], int]:
+    conversation = await joined_conversation(uow, request.actor, request.conversation_id)
+    rows = (
+        await uow.db.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation.id, Message.revision > request.since)
+            .order_by(Message.revision)
+            .limit(request.limit)
+        )
+    ).all()
+    _audit_read(uow, conversation, rows)
+    reader = await reader_for(uow, request.actor, conversation)
+    views = await _message_views(uow, conversation, rows, reader)
+    return views, conversation.last_revision
 
 
 async def edit_message(rt: Runtime, actor: Actor, message_id: uuid.UUID, body: str) -> MessageView:

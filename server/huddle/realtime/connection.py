@@ -3,8 +3,9 @@ until any ends: client frames, events from the bus, and a watchdog for the sessi
 
 Delivery never trusts the bus for content. An event only says "conversation X changed
 at revision R"; the connection then reads everything after the last revision it
-delivered (the same audited query a resuming client uses), so nothing is missed,
-nothing is sent twice, and order is by revision.
+delivered (the same audited query a resuming client uses, shared with the process's
+other sockets in one transaction: catch_ups.py), so nothing is missed, nothing is sent
+twice, and order is by revision.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from huddle.identity.tokens import ACCESS_AUDIENCE
 from huddle.messaging import conversations
 from huddle.messaging import service as messaging
 from huddle.realtime import protocol
+from huddle.realtime.catch_ups import CatchUps
 from huddle.realtime.task_feed import TaskFeed
 from huddle.runtime import Runtime
 
@@ -50,9 +52,10 @@ class Closing(Exception):
 
 
 class Connection:
-    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, catch_ups: CatchUps) -> None:
         self.socket = socket
         self.rt = rt
+        self.catch_ups = catch_ups
         self.actor: Actor | None = None
         self.token = ""
         self.token_expires_at = 0.0
@@ -314,8 +317,8 @@ class Connection:
         async with self._delivery_lock:
             while True:
                 since = self.delivered.get(conversation_id, 0)
-                views, last = await messaging.changes_since(
-                    self.rt, self.actor, conversation_id, since, CATCH_UP_PAGE
+                views, last = await self.catch_ups.changes_since(
+                    self.actor, conversation_id, since, CATCH_UP_PAGE
                 )
                 for view in views:
                     created = view.version == 1 and view.redacted_at is None

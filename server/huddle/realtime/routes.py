@@ -15,6 +15,7 @@ from litestar import WebSocket, websocket
 
 from huddle.identity.browser_session import ACCESS_COOKIE
 from huddle.realtime import protocol
+from huddle.realtime.catch_ups import CatchUps
 from huddle.realtime.connection import Closing, Connection
 from huddle.runtime import Runtime
 
@@ -22,13 +23,14 @@ from huddle.runtime import Runtime
 @websocket("/ws")
 async def realtime(socket: WebSocket[Any, Any, Any]) -> None:
     """Authenticate in the first frame, then resume, send, read, type; receive events."""
-    await Connection(socket, socket.app.state.runtime).run()
+    await Connection(socket, socket.app.state.runtime, socket.app.state.catch_ups).run()
 
 
 @websocket("/api/v1/ws")
 async def browser_realtime(socket: WebSocket[Any, Any, Any]) -> None:
     """The browser's socket: authenticated by the session cookie on the upgrade."""
-    await CookieConnection(socket, socket.app.state.runtime).run()
+    state = socket.app.state
+    await CookieConnection(socket, state.runtime, state.catch_ups).run()
 
 
 class CookieConnection(Connection):
@@ -36,8 +38,8 @@ class CookieConnection(Connection):
     When the access token expires the socket closes (4401 `token_expired`); the page
     refreshes its cookies over REST, reconnects and resumes."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime) -> None:
-        super().__init__(socket, rt)
+    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, catch_ups: CatchUps) -> None:
+        super().__init__(socket, rt, catch_ups)
         has_origin = socket.headers.get("origin") is not None
         self.cookie_token = socket.cookies.get(ACCESS_COOKIE) if has_origin else None
 
