@@ -7,6 +7,7 @@ the sign-in throttle of one account never matter to another.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -126,15 +127,30 @@ async def test_tokens_live_only_in_http_only_cookies_the_page_cannot_read(page: 
 
 
 async def test_a_locked_account_says_how_long_to_wait(page: Page, live_server: str) -> None:
+    # An account of its own, in a role no other test counts on: a demo account locked
+    # here would lock other tests out, and a new consultant would join warm handoffs.
+    email, password = f"locked-{uuid.uuid4().hex[:8]}@example.org", "locked-out-quiet-fern-42"
     async with httpx.AsyncClient(base_url=live_server) as client:
+        admin = await api_sign_in(client, "admin@example.org", DEMO_PASSWORD)
+        created = await client.post(
+            "/api/v1/users",
+            headers=admin,
+            json={
+                "email": email,
+                "display_name": "Lee Park",
+                "role": "compliance_officer",
+                "password": password,
+            },
+        )
+        assert created.status_code == 201, created.text
         for _ in range(5):
             refused = await client.post(
-                "/api/v1/auth/login", json={"email": "psych@example.org", "password": "guess"}
+                "/api/v1/auth/login", json={"email": email, "password": "guess"}
             )
             assert refused.status_code == 401
 
     await page.goto("/")
-    await sign_in(page, "psych@example.org", DEMO_PASSWORD)
+    await sign_in(page, email, password)
 
     alert = page.get_by_role("alert")
     await expect(alert).to_contain_text("locked")
