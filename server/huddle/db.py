@@ -63,7 +63,8 @@ def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             _one_trip_per_statement(database_url),
-            connect_args={"timeout": SQLITE_BUSY_SECONDS},
+            # Statements inside a transaction run on the event loop (sqlite_driver.py).
+            connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False},
             hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)

@@ -1,15 +1,24 @@
-"""SQLite through aiosqlite with one trip to its thread per statement.
+"""SQLite through aiosqlite, with as few trips to its thread as are safe.
 
 aiosqlite runs each SQLite connection in its own thread, and SQLAlchemy's adapter makes
 one trip there for every cursor call: open the cursor, execute, fetch, close — four
 thread hand-offs for a SELECT, each costing far more than the statement itself (a
-primary-key lookup takes microseconds; a hand-off tens of them, plus the GIL going back
-and forth). This dialect does the whole statement in one trip: execute, fetch every row,
-keep the description, row count and last row id, close. Rows are fetched eagerly anyway
-(SQLAlchemy's adapter buffers them), so nothing changes for callers; blocking work
-(lock waits, fsync at COMMIT) still happens in aiosqlite's thread, never on the event loop.
+primary-key lookup takes microseconds; a hand-off tens of them, in both threads, plus
+the GIL going back and forth). This dialect makes trips only for what can block:
 
-`create_engine` picks it for `sqlite+aiosqlite` URLs; it relies on aiosqlite's
+- BEGIN IMMEDIATE, which may wait for another process's write lock (busy_timeout), and
+  anything outside a transaction: one trip each, the whole statement at once (execute,
+  fetch every row, keep description, row count and last row id, close);
+- COMMIT, whose fsync (synchronous=FULL) may take milliseconds on a slow disk.
+
+Statements inside a transaction run on the event loop: the transaction began with
+BEGIN IMMEDIATE, so it holds the write lock, and in WAL mode nothing can then make a
+statement wait; it costs what SQLite's work costs (microseconds for Huddle's queries).
+The connection is used from both threads, never at once (every call is awaited), so it
+is opened with check_same_thread=False. A rollback with no transaction open (the pool's
+reset after a commit) makes no trip.
+
+`create_engine` picks this dialect for `sqlite+aiosqlite` URLs; it relies on aiosqlite's
 `Connection._execute` (queue a function for the connection's thread), as SQLAlchemy's
 own aiosqlite adapter does.
 """
@@ -92,10 +101,16 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         await self._trip(operation, seq_of_parameters, many=True)
 
     async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        connection: sqlite3.Connection = self._connection._conn
         async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await self._connection._execute(
-                _run_statement, self._connection._conn, operation, parameters, many
-            )
+            if connection.in_transaction:
+                # Inside BEGIN IMMEDIATE the write lock is ours: nothing can make the
+                # statement wait, so it runs here, without a trip (module docstring).
+                outcome = _run_statement(connection, operation, parameters, many)
+            else:
+                outcome = await self._connection._execute(
+                    _run_statement, connection, operation, parameters, many
+                )
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = collections.deque(rows)
 
@@ -103,6 +118,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    def rollback(self) -> None:
+        connection = self._connection._connection
+        if connection is not None and not connection.in_transaction:
+            return  # nothing to undo (the pool's reset after a commit): no trip
+        super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
