@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from huddle.actor import CLINICAL_ROLES, Actor, Role
@@ -345,21 +345,23 @@ async def authorize_patient(
     return patient, await _authorize(uow, actor, action, patient)
 
 
+# Asked for every read of a patient's thread: built once (see messaging/access.py).
+_SENSITIVITY = select(Patient.sensitivity).where(Patient.id == bindparam("patient_id"))
+_ON_CARE_TEAM = select(
+    exists().where(
+        CareTeamMember.patient_id == bindparam("patient_id"),
+        CareTeamMember.user_id == bindparam("user_id"),
+    )
+)
+
+
 async def patient_sensitivity(uow: UnitOfWork, patient_id: uuid.UUID) -> Sensitivity:
-    label = await uow.db.scalar(select(Patient.sensitivity).where(Patient.id == patient_id))
+    label = await uow.db.scalar(_SENSITIVITY, {"patient_id": patient_id})
     return Sensitivity(label) if label else Sensitivity.GENERAL
 
 
 async def on_care_team(uow: UnitOfWork, patient_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    return bool(
-        await uow.db.scalar(
-            select(
-                exists().where(
-                    CareTeamMember.patient_id == patient_id, CareTeamMember.user_id == user_id
-                )
-            )
-        )
-    )
+    return bool(await uow.db.scalar(_ON_CARE_TEAM, {"patient_id": patient_id, "user_id": user_id}))
 
 
 async def care_team_user_ids(uow: UnitOfWork, patient_id: uuid.UUID) -> list[uuid.UUID]:

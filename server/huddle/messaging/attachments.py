@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 
 from huddle.actor import Actor
 from huddle.blobs import BlobMissing, BlobStore, LocalBlobStore
@@ -209,17 +209,21 @@ async def link_to_message(
         )
 
 
+# Asked for every page of messages delivered or read: built once (messaging/access.py).
+_FILES_OF = (
+    select(Attachment.message_id, Attachment.id)
+    .where(Attachment.message_id.in_(bindparam("message_ids", expanding=True)))
+    .order_by(Attachment.created_at, Attachment.id)
+)
+
+
 async def ids_by_message(
     uow: UnitOfWork, message_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[uuid.UUID, ...]]:
     """The files sent with each of these messages, oldest first (one query)."""
     if not message_ids:
         return {}
-    rows = await uow.db.execute(
-        select(Attachment.message_id, Attachment.id)
-        .where(Attachment.message_id.in_(message_ids))
-        .order_by(Attachment.created_at, Attachment.id)
-    )
+    rows = await uow.db.execute(_FILES_OF, {"message_ids": message_ids})
     found: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
     for message_id, attachment_id in rows:
         found[message_id] = (*found.get(message_id, ()), attachment_id)

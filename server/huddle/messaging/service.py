@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from huddle.actor import Actor, Role
 from huddle.errors import Conflict, Forbidden, HuddleError, Invalid, NotFound
@@ -99,6 +99,30 @@ class VersionView:
     replaced_at: datetime
 
 
+# The send and live-delivery statements, built once (see messaging/access.py).
+_SENT_BEFORE = select(Message).where(
+    Message.conversation_id == bindparam("conversation_id"),
+    Message.sender_id == bindparam("sender_id"),
+    Message.client_msg_id == bindparam("client_msg_id"),
+)
+_READ_OWN = (
+    update(Participant)
+    .where(
+        Participant.conversation_id == bindparam("in_conversation"),
+        Participant.user_id == bindparam("of_user"),
+    )
+    .values(read_seq=bindparam("new_read_seq"))
+)
+_CHANGED_AFTER = (
+    select(Message)
+    .where(
+        Message.conversation_id == bindparam("conversation_id"),
+        Message.revision > bindparam("since"),
+    )
+    .order_by(Message.revision)
+    .limit(bindparam("limit"))
+)
+
 # ----------------------------------------------------------------------- messages
 
 
@@ -112,11 +136,12 @@ async def send_message(
         conversation = await joined_conversation(uow, actor, conversation_id, lock=True)
         if draft.client_msg_id:
             existing = await uow.db.scalar(
-                select(Message).where(
-                    Message.conversation_id == conversation.id,
-                    Message.sender_id == actor.user_id,
-                    Message.client_msg_id == draft.client_msg_id,
-                )
+                _SENT_BEFORE,
+                {
+                    "conversation_id": conversation.id,
+                    "sender_id": actor.user_id,
+                    "client_msg_id": draft.client_msg_id,
+                },
             )
             if existing is not None:
                 reader = await reader_for(uow, actor, conversation)
@@ -128,11 +153,12 @@ async def send_message(
         message = await append_message(uow, conversation, actor.user_id, body, draft=draft)
         await attachments.link_to_message(uow, actor, conversation, message, draft.attachment_ids)
         await uow.db.execute(
-            update(Participant)
-            .where(
-                Participant.conversation_id == conversation.id, Participant.user_id == actor.user_id
-            )
-            .values(read_seq=message.seq)
+            _READ_OWN,
+            {
+                "in_conversation": conversation.id,
+                "of_user": actor.user_id,
+                "new_read_seq": message.seq,
+            },
         )
         if actor.role is Role.PATIENT:
             await _reply_if_clinic_closed(uow, conversation)
@@ -311,10 +337,8 @@ async def _changes_since(uow: UnitOfWork, request: CatchUp) -> tuple[list[Messag
     conversation = await joined_conversation(uow, request.actor, request.conversation_id)
     rows = (
         await uow.db.scalars(
-            select(Message)
-            .where(Message.conversation_id == conversation.id, Message.revision > request.since)
-            .order_by(Message.revision)
-            .limit(request.limit)
+            _CHANGED_AFTER,
+            {"conversation_id": conversation.id, "since": request.since, "limit": request.limit},
         )
     ).all()
     _audit_read(uow, conversation, rows)

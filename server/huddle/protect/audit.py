@@ -26,7 +26,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import ColumnElement, Row, String, insert, select, text
+from sqlalchemy import ColumnElement, Row, String, bindparam, insert, select, text, update
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +37,15 @@ GENESIS_HASH = "0" * 64
 CHECKPOINT_FORMAT = "huddle-audit-checkpoint/v1"
 _HEAD_ID = 1
 _EVENTS = AuditEvent.__table__
+_HEAD = AuditChainHead.__table__
+# Every unit of work ends with these; built once (see messaging/access.py).
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_INSERT_EVENTS = insert(_EVENTS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 # What an event's hash covers (every column but `hash`), fixed so that a new column
 # never silently changes the hashes of events written before it existed.
@@ -240,15 +249,15 @@ async def append(
     if not records:
         return []
     rows = [_new_row(record, require_utc(at)) for record in records]
-    head = await _locked_head(db)
-    prev_hash, seq = head.hash, head.seq
+    seq, prev_hash = await _locked_head(db)
     for row in rows:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev_hash
         row["hash"] = prev_hash = event_hash(prev_hash, row)
-    await db.execute(insert(AuditEvent), rows)
-    head.seq, head.hash = seq, prev_hash
-    await db.flush()
+    # Core statements on the tables, not the ORM: every unit of work ends here, and the
+    # ORM's bulk insert and flush cost more than the rest of a small append.
+    await db.execute(_INSERT_EVENTS, rows)
+    await db.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
     return [AuditEvent(**row) for row in rows]
 
 
@@ -292,14 +301,12 @@ def _check_types_and_lengths(row: Mapping[str, Any]) -> None:
             raise ValueError(f"audit field {name} is longer than {limit} characters")
 
 
-async def _locked_head(db: AsyncSession) -> AuditChainHead:
-    query = (
-        select(AuditChainHead)
-        .where(AuditChainHead.id == _HEAD_ID)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return _present(await db.scalar(query))
+async def _locked_head(db: AsyncSession) -> tuple[int, str]:
+    """The chain head's (seq, hash), locked until the transaction ends."""
+    head = (await db.execute(_LOCK_HEAD)).one_or_none()
+    if head is None:
+        raise RuntimeError("the audit chain head row is missing; is the database migrated?")
+    return head.seq, head.hash
 
 
 async def _current_head(db: AsyncSession) -> AuditChainHead | None:
