@@ -67,6 +67,16 @@ def test_an_expired_token_is_refused(signer: TokenSigner, clock: ManualClock) ->
     assert refused_code(signer, token) == "token_expired"
 
 
+def test_a_token_accepted_before_is_refused_once_it_expires(
+    signer: TokenSigner, clock: ManualClock
+) -> None:
+    token = issue(signer)
+    assert signer.verify(token, audience=ACCESS_AUDIENCE)  # now remembered as verified
+    clock.advance(timedelta(minutes=15, seconds=11))
+    assert refused_code(signer, token) == "token_expired"
+    assert refused_code(signer, token, audience=MFA_AUDIENCE) == "invalid_token"
+
+
 def test_a_token_from_the_future_is_refused(signer: TokenSigner, clock: ManualClock) -> None:
     clock.advance(timedelta(hours=1))
     token = issue(signer)
