@@ -178,7 +178,9 @@ def rows(results: Results) -> list[Row]:
                 database,
                 "KiB per idle socket",
                 d["kib_per_idle_socket"],
-                (relay.get("kib_per_idle_socket"), "bare relay"),
+                # huddle serve declines permessage-deflate, so the like-for-like relay
+                # figure is the one without it.
+                (relay.get("kib_per_idle_socket_without_deflate"), "bare relay, no deflate"),
                 _at_most(32),
             )
             add("d", database, "errors", d["errors"], target=_at_most(0))
