@@ -296,10 +296,9 @@ class Connection:
             raise Forbidden(
                 "Resume only conversations you take part in.", code="unknown_conversation"
             )
-        for conversation_id, revision in cursors.items():
-            async with self._delivery_lock:
-                self.delivered[conversation_id] = revision
-            await self._catch_up(conversation_id)
+        async with self._delivery_lock:
+            self.delivered.update(cursors)
+        await self._catch_up(*cursors)
         if tasks is not None:
             assert self.actor is not None
             await self.tasks.resume(self.actor, tasks)
@@ -311,28 +310,54 @@ class Connection:
             )
         )
 
-    async def _catch_up(self, conversation_id: uuid.UUID) -> None:
-        """Send every change after the last delivered revision, in order, once."""
+    async def _catch_up(self, *conversation_ids: uuid.UUID) -> None:
+        """Send every change after the last delivered revision of each conversation, in
+        order, once. The conversations are asked for together, so a resume's reads share
+        the process's catch-up transactions instead of queueing one by one."""
         assert self.actor is not None
+        actor = self.actor
+        refused: HuddleError | None = None  # told after the others are delivered
         async with self._delivery_lock:
-            while True:
-                since = self.delivered.get(conversation_id, 0)
-                views, last = await self.catch_ups.changes_since(
-                    self.actor, conversation_id, since, CATCH_UP_PAGE
-                )
-                for view in views:
-                    created = view.version == 1 and view.redacted_at is None
-                    await self._send(
-                        protocol.encode(
-                            "message.created" if created else "message.updated",
-                            conversation_id=str(conversation_id),
-                            revision=view.revision,
-                            message=msgspec.to_builtins(view),
+            pending = list(dict.fromkeys(conversation_ids))
+            while pending:
+                answers = await asyncio.gather(
+                    *(
+                        self.catch_ups.changes_since(
+                            actor, c, self.delivered.get(c, 0), CATCH_UP_PAGE
                         )
-                    )
-                    self.delivered[conversation_id] = view.revision
-                if len(views) < CATCH_UP_PAGE or self.delivered[conversation_id] >= last:
-                    return
+                        for c in pending
+                    ),
+                    return_exceptions=True,
+                )
+                unfinished = []
+                for conversation_id, answer in zip(pending, answers, strict=True):
+                    if isinstance(answer, HuddleError):
+                        refused = refused or answer
+                        continue
+                    if isinstance(answer, BaseException):
+                        raise answer
+                    views, last = answer
+                    await self._deliver(conversation_id, views)
+                    if len(views) == CATCH_UP_PAGE and self.delivered[conversation_id] < last:
+                        unfinished.append(conversation_id)
+                pending = unfinished
+        if refused is not None:
+            raise refused
+
+    async def _deliver(
+        self, conversation_id: uuid.UUID, views: list[messaging.MessageView]
+    ) -> None:
+        for view in views:
+            created = view.version == 1 and view.redacted_at is None
+            await self._send(
+                protocol.encode(
+                    "message.created" if created else "message.updated",
+                    conversation_id=str(conversation_id),
+                    revision=view.revision,
+                    message=msgspec.to_builtins(view),
+                )
+            )
+            self.delivered[conversation_id] = view.revision
 
     # ----------------------------------------------------------------- plumbing
 
