@@ -6,7 +6,7 @@ clears the page; another organization sees nothing. axe-core checks each screen.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -168,6 +168,23 @@ async def thread_of_second_pcp(client: httpx.AsyncClient) -> str:
     return created.json()["id"]
 
 
+async def writer_into(
+    client: httpx.AsyncClient, conversation: str
+) -> Callable[[str], Awaitable[None]]:
+    """The colleague's send into `conversation`, over the API."""
+    colleague = await api_sign_in(client, COLLEAGUE_EMAIL, DEMO_PASSWORD)
+
+    async def colleague_writes(text: str) -> None:
+        sent = await client.post(
+            f"/api/v1/conversations/{conversation}/messages",
+            json={"body": text},
+            headers=colleague,
+        )
+        assert sent.status_code == 201, sent.text
+
+    return colleague_writes
+
+
 async def test_idle_logoff_happens_while_a_colleague_keeps_writing_into_the_open_thread(
     browser: Browser, live_server: str
 ) -> None:
@@ -177,15 +194,7 @@ async def test_idle_logoff_happens_while_a_colleague_keeps_writing_into_the_open
     context = await browser.new_context(base_url=live_server)
     async with httpx.AsyncClient(base_url=live_server) as client:
         conversation = await thread_of_second_pcp(client)
-        colleague = await api_sign_in(client, COLLEAGUE_EMAIL, DEMO_PASSWORD)
-
-        async def colleague_writes(text: str) -> None:
-            sent = await client.post(
-                f"/api/v1/conversations/{conversation}/messages",
-                json={"body": text},
-                headers=colleague,
-            )
-            assert sent.status_code == 201, sent.text
+        colleague_writes = await writer_into(client, conversation)
 
         try:
             page = await context.new_page()
@@ -243,15 +252,7 @@ async def test_a_message_sent_while_the_socket_connects_shows_in_the_open_thread
     await context.route_web_socket("**/api/v1/ws", hold)
     async with httpx.AsyncClient(base_url=live_server) as client:
         conversation = await thread_of_second_pcp(client)
-        colleague = await api_sign_in(client, COLLEAGUE_EMAIL, DEMO_PASSWORD)
-
-        async def colleague_writes(text: str) -> None:
-            sent = await client.post(
-                f"/api/v1/conversations/{conversation}/messages",
-                json={"body": text},
-                headers=colleague,
-            )
-            assert sent.status_code == 201, sent.text
+        colleague_writes = await writer_into(client, conversation)
 
         try:
             await colleague_writes("Before you opened the thread")

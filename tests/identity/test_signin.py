@@ -139,16 +139,20 @@ async def test_logout_ends_the_session(server: Server, clinic: Clinic) -> None:
     assert "logout" in await events_of(server, clinic.email(Role.PCP))
 
 
-async def test_an_idle_session_is_signed_out_even_with_a_valid_token(
-    server: Server, clinic: Clinic
-) -> None:
+async def set_idle_timeout(server: Server, clinic: Clinic, *, minutes: int) -> None:
     admin = await sign_in(server.client, clinic.email(Role.ADMIN))
     patched = await server.client.patch(
         "/api/v1/organization",
-        json={"idle_timeout_minutes": 5},
+        json={"idle_timeout_minutes": minutes},
         headers=bearer(admin["access_token"]),
     )
     assert patched.status_code == 200
+
+
+async def test_an_idle_session_is_signed_out_even_with_a_valid_token(
+    server: Server, clinic: Clinic
+) -> None:
+    await set_idle_timeout(server, clinic, minutes=5)
     tokens = await sign_in(server.client, clinic.email(Role.PCP))
     server.clock.advance(timedelta(minutes=4))
     assert (await me(server, tokens["access_token"])).status_code == 200  # activity
@@ -169,13 +173,7 @@ async def test_passive_requests_do_not_keep_a_session_from_going_idle(
     server: Server, clinic: Clinic
 ) -> None:
     """A page that only refetches by itself (live events arriving) signs out on time."""
-    admin = await sign_in(server.client, clinic.email(Role.ADMIN))
-    patched = await server.client.patch(
-        "/api/v1/organization",
-        json={"idle_timeout_minutes": 5},
-        headers=bearer(admin["access_token"]),
-    )
-    assert patched.status_code == 200
+    await set_idle_timeout(server, clinic, minutes=5)
     tokens = await sign_in(server.client, clinic.email(Role.PCP))
     passive = bearer(tokens["access_token"]) | {"X-Huddle-Passive": "1"}
     for _ in range(4):  # a refetch every minute: answered, but not activity

@@ -1,33 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 
-import { Realtime, type RealtimeHandlers, type SocketLike, type Surroundings } from "./realtime";
+import { FakeSocket } from "./fakeSocket";
+import { Realtime, type RealtimeHandlers, type Surroundings } from "./realtime";
 import type { Message, PendingMessage } from "./types";
-
-class FakeSocket implements SocketLike {
-  readyState = 1;
-  onmessage: ((event: MessageEvent) => void) | null = null;
-  onclose: ((event: CloseEvent) => void) | null = null;
-  sent: Record<string, unknown>[] = [];
-
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-
-  close(): void {
-    this.readyState = 3;
-  }
-
-  /** The server sends a frame. */
-  frame(frame: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(frame) } as MessageEvent);
-  }
-
-  /** The connection drops (or the server closes it). */
-  drop(code = 1006): void {
-    this.readyState = 3;
-    this.onclose?.({ code } as CloseEvent);
-  }
-}
 
 function setUp() {
   const sockets: FakeSocket[] = [];

@@ -1,33 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { ApiClient, type FetchLike } from "../api";
-import type { SocketLike, Surroundings } from "./realtime";
+import { FakeSocket } from "./fakeSocket";
+import type { Surroundings } from "./realtime";
 import { clearCareState, loadThread, startCare, threadOf } from "./store";
 import type { Message } from "./types";
-
-class FakeSocket implements SocketLike {
-  readyState = 1;
-  onmessage: ((event: MessageEvent) => void) | null = null;
-  onclose: ((event: CloseEvent) => void) | null = null;
-  sent: Record<string, unknown>[] = [];
-
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-
-  close(): void {
-    this.readyState = 3;
-  }
-
-  frame(frame: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(frame) } as MessageEvent);
-  }
-
-  drop(): void {
-    this.readyState = 3;
-    this.onclose?.({ code: 1006 } as CloseEvent);
-  }
-}
 
 function message(seq: number, revision = seq, body = `message ${seq}`): Message {
   return {
