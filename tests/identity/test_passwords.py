@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import unicodedata
+from pathlib import Path
 
 import pytest
 
 from huddle.config import PasswordHashing
 from huddle.errors import Invalid
-from huddle.identity.passwords import PasswordHasher, check_new_password, common_passwords
+from huddle.identity.passwords import (
+    HASHING_NICENESS,
+    PasswordHasher,
+    check_new_password,
+    common_passwords,
+)
 
 EMAIL = "dana.reyes@clinic.test"
 
@@ -89,3 +98,26 @@ async def test_a_hash_made_with_old_parameters_needs_rehash() -> None:
     assert new.needs_rehash(stored)
     assert not old.needs_rehash(stored)
     assert await new.verify(stored, "tulip-harbor-9x")
+
+
+def _niceness_of_threads() -> set[int]:
+    """The nice value of each thread of this process (Linux: field 19 of stat)."""
+    values = set()
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        with contextlib.suppress(FileNotFoundError):  # a thread may end meanwhile
+            values.add(int(stat.read_text().rsplit(")", 1)[1].split()[16]))
+    return values
+
+
+async def test_hashing_runs_at_a_lower_cpu_priority_than_the_event_loop() -> None:
+    """A sign-in storm must leave the event loop the CPU (bench scenario (e))."""
+    hasher = PasswordHasher(PasswordHashing(time_cost=3, memory_kib=65536, parallelism=2))
+    loop_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    hashing = asyncio.create_task(hasher.hash("tulip-harbor-9x"))
+    seen: set[int] = set()
+    while not hashing.done():
+        seen |= _niceness_of_threads()
+        await asyncio.sleep(0.005)
+    await hashing
+    assert min(19, loop_niceness + HASHING_NICENESS) in seen
+    assert os.getpriority(os.PRIO_PROCESS, 0) == loop_niceness  # the loop's own is unchanged
