@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,30 +29,87 @@ class Event:
     payload: dict[str, Any]
 
 
+class Flag:
+    """Set once, never cleared; awaitable. An asyncio.Event keeps a deque of waiters
+    from the start, and every idle socket holds one of these: a single future made on
+    the first wait costs less."""
+
+    __slots__ = ("_future", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._future: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._future)
+
+
 @dataclass(eq=False, slots=True)
 class Subscription:
-    """One listener's bounded queue. `missed` is set once events were dropped (the
-    queue was full, or the bus lost its broker): the listener must stop and resume
-    from the database. It is an event, not a flag, so a listener stuck writing to a
-    client that stopped reading learns of it at once."""
+    """One listener's bounded buffer of events. `missed` is set once events were
+    dropped (the buffer was full, or the bus lost its broker): the listener must stop
+    and resume from the database. `on_missed` is called at that moment, so a listener
+    stuck writing to a client that stopped reading learns of it at once.
+
+    The buffer is a deque made when an event arrives and dropped when it is read
+    empty: thousands of idle sockets hold none (an asyncio.Queue is four deques)."""
 
     user_id: uuid.UUID
     buffer: int = SUBSCRIBER_BUFFER
-    queue: asyncio.Queue[Event] = field(init=False)
-    missed: asyncio.Event = field(init=False, default_factory=asyncio.Event)
-
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(maxsize=self.buffer)
+    missed: Flag = field(default_factory=Flag)
+    on_missed: Callable[[], None] | None = None
+    _events: deque[Event] | None = None
+    _arrived: asyncio.Future[None] | None = None
 
     def offer(self, event: Event) -> None:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.missed.set()
+        if self._events is None:
+            self._events = deque()
+        if len(self._events) >= self.buffer:
+            self.cut_off()
+            return
+        self._events.append(event)
+        if self._arrived is not None and not self._arrived.done():
+            self._arrived.set_result(None)
+
+    async def next(self) -> Event:
+        """The oldest event not yet read, waiting for one if there is none."""
+        while not self._events:
+            self._arrived = asyncio.get_running_loop().create_future()
+            try:
+                await self._arrived
+            finally:
+                self._arrived = None
+        return self._take()
+
+    def next_nowait(self) -> Event | None:
+        return self._take() if self._events else None
+
+    def _take(self) -> Event:
+        assert self._events
+        event = self._events.popleft()
+        if not self._events:
+            self._events = None
+        return event
 
     def cut_off(self) -> None:
-        """Events may have been missed elsewhere (the bus lost its broker)."""
+        """Events were (or may have been) missed: the listener must resume."""
+        if self.missed.is_set():
+            return
         self.missed.set()
+        if self.on_missed is not None:
+            self.on_missed()
 
 
 class Watcher(Protocol):

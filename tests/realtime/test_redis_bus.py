@@ -72,7 +72,7 @@ async def within(awaitable: Awaitable[T]) -> T:
 
 
 async def next_event(subscription: Subscription) -> Event:
-    return await within(subscription.queue.get())
+    return await within(subscription.next())
 
 
 def event(kind: str, *recipients: uuid.UUID, **payload: Any) -> Event:
@@ -153,9 +153,9 @@ async def test_instances_share_events_and_only_recipients_receive_them(buses) ->
     # One publisher's events reach a subscriber in order: when Bob's arrives on A,
     # Alice's arrived before it, so had it been offered to Bob it would come first.
     assert await next_event(bob_on_a) == typing
-    assert bob_on_b.queue.get_nowait() == typing
+    assert bob_on_b.next_nowait() == typing
     for subscription in (alice_on_a, bob_on_a, bob_on_b):
-        assert subscription.queue.empty()
+        assert subscription.next_nowait() is None
 
 
 async def test_a_batch_arrives_in_order(buses) -> None:  # type: ignore[no-untyped-def]
@@ -173,14 +173,14 @@ async def test_a_local_publish_is_delivered_locally_once(buses) -> None:  # type
     alice_on_a, alice_on_b = a.subscribe(alice), b.subscribe(alice)
     mine = event("message.created", alice, revision=1)
     await a.publish([mine])
-    assert alice_on_a.queue.get_nowait() == mine  # at once, no round trip through Redis
+    assert alice_on_a.next_nowait() == mine  # at once, no round trip through Redis
     assert await next_event(alice_on_b) == mine  # and it did go through Redis
 
     marker = event("typing", alice)
     await b.publish([marker])
     # A's own copy reached A's subscriber before the marker did, and was dropped.
     assert await next_event(alice_on_a) == marker
-    assert alice_on_a.queue.empty()
+    assert alice_on_a.next_nowait() is None
 
 
 async def test_unsubscribed_listeners_receive_nothing(buses) -> None:  # type: ignore[no-untyped-def]
@@ -190,7 +190,7 @@ async def test_unsubscribed_listeners_receive_nothing(buses) -> None:  # type: i
     a.unsubscribe(gone)
     await b.publish([first := event("typing", alice)])
     assert await next_event(staying) == first
-    assert gone.queue.empty()
+    assert gone.next_nowait() is None
 
 
 async def test_malformed_messages_are_skipped_and_the_bus_carries_on(buses, admin) -> None:  # type: ignore[no-untyped-def]
@@ -242,8 +242,8 @@ async def test_while_redis_is_unreachable_local_delivery_goes_on_and_all_resume_
     local = event("message.created", alice, revision=3)
     with pytest.raises(RedisError):
         await a.publish([local])  # the caller logs it; the change is committed already
-    assert before.queue.get_nowait() == local
-    assert during.queue.get_nowait() == local
+    assert before.next_nowait() == local
+    assert during.next_nowait() == local
 
     await forwarder.restore()
     await within(a.wait_connected())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -129,7 +130,7 @@ class TokenSigner:
         times are checked against the clock on every call."""
         claims = self._verified.get((token, audience))
         if claims is None:
-            claims = self._decode(token, audience)
+            claims = _shared_strings(self._decode(token, audience))
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
             self._verified[(token, audience)] = claims
@@ -171,3 +172,15 @@ class TokenSigner:
             raise Unauthorized("The access token is not valid.", code="invalid_token")
         if expires <= now - LEEWAY:
             raise Unauthorized("The access token has expired.", code="token_expired")
+
+
+SHARED = ("iss", "aud")
+
+
+def _shared_strings(claims: dict[str, Any]) -> dict[str, Any]:
+    """The claims with their names, issuer and audience interned: every remembered
+    token repeats them, and each idle socket's session keeps one (bench (d))."""
+    return {
+        sys.intern(name): sys.intern(value) if isinstance(value, str) and name in SHARED else value
+        for name, value in claims.items()
+    }

@@ -1,5 +1,6 @@
-"""One WebSocket connection: authenticate in the first frame, then run three loops
-until any ends: client frames, events from the bus, and a watchdog for the session.
+"""One WebSocket connection: authenticate in the first frame, then read the client's
+frames and deliver events from the bus (a task each), with a timer watching the session,
+until any of them ends the connection.
 
 Delivery never trusts the bus for content. An event only says "conversation X changed
 at revision R"; the connection then reads everything after the last revision it
@@ -52,6 +53,28 @@ class Closing(Exception):
 
 
 class Connection:
+    # Slots: ten thousand idle sockets each hold one (bench (d)); a __dict__ per
+    # connection was a kibibyte more.
+    __slots__ = (
+        "_allowance",
+        "_delivery_lock",
+        "_ending",
+        "_last_frame",
+        "_main",
+        "_send_lock",
+        "_session_check",
+        "_session_timer",
+        "_stopped_by",
+        "actor",
+        "catch_ups",
+        "delivered",
+        "rt",
+        "socket",
+        "tasks",
+        "token",
+        "token_expires_at",
+    )
+
     def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, catch_ups: CatchUps) -> None:
         self.socket = socket
         self.rt = rt
@@ -65,6 +88,12 @@ class Connection:
         self._delivery_lock = asyncio.Lock()
         self._allowance = FRAME_BURST
         self._last_frame = time.monotonic()
+        # How the loops end (see _run_loops).
+        self._main: asyncio.Task[Any] | None = None
+        self._stopped_by: BaseException | None = None
+        self._ending = False
+        self._session_timer: asyncio.TimerHandle | None = None
+        self._session_check: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         await self.socket.accept()
@@ -154,20 +183,44 @@ class Connection:
     # ----------------------------------------------------------------------- loops
 
     async def _run_loops(self, subscription: Subscription) -> None:
-        tasks = [
-            asyncio.create_task(self._read_frames()),
-            asyncio.create_task(self._deliver_events(subscription)),
-            asyncio.create_task(self._watch_session()),
-            asyncio.create_task(self._watch_missed(subscription)),
-        ]
+        """Read the client's frames in this task and deliver events in one other. The
+        session watchdog is a timer and missed events a callback, not a task each (an
+        idle socket should cost little); whichever ends the connection stops this task
+        with its reason (`_stop`)."""
+        self._main = asyncio.current_task()
+        delivery = asyncio.create_task(self._deliver_events(subscription))
+        delivery.add_done_callback(self._delivery_ended)
+        subscription.on_missed = self._events_missed
+        if subscription.missed.is_set():
+            self._events_missed()
+        self._arm_session_check()
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self._read_frames()
+        except asyncio.CancelledError:
+            if self._stopped_by is None:
+                raise  # cancelled from outside: the server is shutting down
+            self._main.uncancel()
+            raise self._stopped_by from None
         finally:
-            for task in tasks:
+            self._ending = True
+            subscription.on_missed = None
+            if self._session_timer is not None:
+                self._session_timer.cancel()
+            helpers = [t for t in (delivery, self._session_check) if t is not None]
+            for task in helpers:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for task in done:
-            task.result()  # re-raise Closing / WebSocketDisconnect
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    def _stop(self, reason: BaseException) -> None:
+        """End the connection from a callback or the delivery task: the frame reader
+        stops and `_run_loops` raises `reason` (a Closing, a disconnect, an error)."""
+        if self._stopped_by is None and not self._ending and self._main is not None:
+            self._stopped_by = reason
+            self._main.cancel()
+
+    def _delivery_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._stop(error)
 
     async def _read_frames(self) -> None:
         while True:
@@ -189,7 +242,7 @@ class Connection:
 
     async def _deliver_events(self, subscription: Subscription) -> None:
         while True:
-            event = await subscription.queue.get()
+            event = await subscription.next()
             if event.type in ("message.created", "message.updated"):
                 await self._catch_up(uuid.UUID(event.payload["conversation_id"]))
             elif event.type.startswith("task."):
@@ -205,38 +258,54 @@ class Connection:
             else:
                 await self._send(protocol.encode(event.type, **event.payload))
 
-    async def _watch_missed(self, subscription: Subscription) -> None:
+    def _events_missed(self) -> None:
         """Cut the client off as soon as events were dropped for it, even while a send
         to it is stuck: it resumes from the database, and a client that stopped
         reading holds no more than its buffers."""
-        await subscription.missed.wait()
         assert self.actor is not None
         log.info(
             "websocket cut off: events missed",
             extra={"fields": {"user_id": str(self.actor.user_id)}},
         )
-        raise Closing(
-            protocol.CLOSE_TOO_SLOW,
-            protocol.error("too_slow", "Events piled up; reconnect and resume."),
+        self._stop(
+            Closing(
+                protocol.CLOSE_TOO_SLOW,
+                protocol.error("too_slow", "Events piled up; reconnect and resume."),
+            )
         )
 
-    async def _watch_session(self) -> None:
+    def _arm_session_check(self) -> None:
+        until_expiry = self.token_expires_at - self.rt.clock.now().timestamp()
+        delay = max(0.05, min(SESSION_CHECK_SECONDS, until_expiry))
+        self._session_timer = asyncio.get_running_loop().call_later(delay, self._session_due)
+
+    def _session_due(self) -> None:
+        self._session_check = asyncio.create_task(self._check_session())
+        self._session_check.add_done_callback(self._session_checked)
+
+    def _session_checked(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        if (error := task.exception()) is not None:
+            self._stop(error)
+        else:
+            self._arm_session_check()
+
+    async def _check_session(self) -> None:
+        """The token has not expired and the session is still good (not as activity)."""
         assert self.actor is not None
-        while True:
-            until_expiry = self.token_expires_at - self.rt.clock.now().timestamp()
-            await asyncio.sleep(max(0.05, min(SESSION_CHECK_SECONDS, until_expiry)))
-            if self.rt.clock.now().timestamp() >= self.token_expires_at:
-                raise Closing(
-                    protocol.CLOSE_AUTH,
-                    protocol.error(
-                        "token_expired",
-                        "Send a fresh token in an auth frame before this one expires.",
-                    ),
-                )
-            try:
-                await identity.check_session(self.rt, self.actor)
-            except Unauthorized as exc:
-                raise Closing(protocol.CLOSE_AUTH, protocol.error(exc.code, exc.detail)) from None
+        if self.rt.clock.now().timestamp() >= self.token_expires_at:
+            raise Closing(
+                protocol.CLOSE_AUTH,
+                protocol.error(
+                    "token_expired",
+                    "Send a fresh token in an auth frame before this one expires.",
+                ),
+            )
+        try:
+            await identity.check_session(self.rt, self.actor)
+        except Unauthorized as exc:
+            raise Closing(protocol.CLOSE_AUTH, protocol.error(exc.code, exc.detail)) from None
 
     # ---------------------------------------------------------------------- frames
 

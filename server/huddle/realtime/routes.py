@@ -38,6 +38,8 @@ class CookieConnection(Connection):
     When the access token expires the socket closes (4401 `token_expired`); the page
     refreshes its cookies over REST, reconnects and resumes."""
 
+    __slots__ = ("cookie_token",)
+
     def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, catch_ups: CatchUps) -> None:
         super().__init__(socket, rt, catch_ups)
         has_origin = socket.headers.get("origin") is not None

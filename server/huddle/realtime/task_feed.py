@@ -25,6 +25,8 @@ PAGE = 200
 
 
 class TaskFeed:
+    __slots__ = ("_lock", "_send", "delivered", "rt")
+
     def __init__(self, rt: Runtime, send: Callable[[str], Awaitable[None]]) -> None:
         self.rt = rt
         self._send = send
