@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, expect
 
 from huddle.identity import totp
 from tests.e2e.accessibility import serious_violations
+from tests.e2e.own_clinic import own_clinic
 from tests.e2e.test_compliance import phone_page
 from tests.e2e.test_signin import DEMO_PASSWORD, api_sign_in, sign_in
 
@@ -215,20 +216,15 @@ async def cedar_clinic(client: httpx.AsyncClient, huddle_cli: Callable[..., str]
     a PCP whose three patients all have Nia Brooks, a care manager who is leaving, on
     their team, and the first also Omar Reyes. Returns the password of all of them."""
     password = "cedar-lantern-harbor-quill-61"
-    huddle_cli(
-        *("org", "create", "--name", "Cedar Clinic"),
-        *("--admin-email", "tan@cedar.example", "--admin-name", "Mei Tan"),
-        HUDDLE_ADMIN_PASSWORD=password,
+    ids = await own_clinic(
+        client,
+        huddle_cli,
+        name="Cedar Clinic",
+        domain="cedar.example",
+        admin=("tan", "Mei Tan"),
+        staff=CEDAR_STAFF,
+        password=password,
     )
-    admin = await api_sign_in(client, "tan@cedar.example", password)
-    ids = {}
-    for login, name, role in CEDAR_STAFF:
-        person = {"email": f"{login}@cedar.example", "display_name": name, "role": role}
-        created = await client.post(
-            "/api/v1/users", headers=admin, json=person | {"password": password}
-        )
-        assert created.status_code == 201, created.text
-        ids[login] = created.json()["id"]
     pcp = await api_sign_in(client, "ames@cedar.example", password)
     for n, name in enumerate(CEDAR_PATIENTS):
         record = {"full_name": name, "date_of_birth": f"1970-05-0{n + 1}", "mrn": f"CDR-{n}"}
@@ -238,6 +234,7 @@ async def cedar_clinic(client: httpx.AsyncClient, huddle_cli: Callable[..., str]
             team = f"/api/v1/patients/{patient['id']}/care-team"
             assert (await client.post(team, headers=pcp, json=member)).status_code == 200
     # Nia is leaving: her account is off, and her patients must stay covered.
+    admin = await api_sign_in(client, "tan@cedar.example", password)
     off = await client.post(f"/api/v1/users/{ids['brooks']}/deactivate", headers=admin)
     assert off.status_code == 200
     return password

@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from tests.e2e.accessibility import serious_violations
+from tests.e2e.own_clinic import own_clinic
 from tests.e2e.test_signin import DEMO_PASSWORD, api_sign_in, sign_in
 
 PCP, CARE = "pcp@example.org", "care@example.org"
@@ -400,20 +401,15 @@ async def maple_clinic(client: httpx.AsyncClient, huddle_cli: Callable[..., str]
     alone on her patient's care team, a staff thread about that patient with the
     psychiatrist, and a care manager who could join. Returns their password."""
     password = "maple-quarry-lantern-fig-29"
-    huddle_cli(
-        *("org", "create", "--name", "Maple Clinic"),
-        *("--admin-email", "admin@maple.example", "--admin-name", "Maple Admin"),
-        HUDDLE_ADMIN_PASSWORD=password,
+    ids = await own_clinic(
+        client,
+        huddle_cli,
+        name="Maple Clinic",
+        domain="maple.example",
+        admin=("admin", "Maple Admin"),
+        staff=MAPLE_STAFF,
+        password=password,
     )
-    admin = await api_sign_in(client, "admin@maple.example", password)
-    ids = {}
-    for login, name, role in MAPLE_STAFF:
-        person = {"email": f"{login}@maple.example", "display_name": name, "role": role}
-        created = await client.post(
-            "/api/v1/users", headers=admin, json=person | {"password": password}
-        )
-        assert created.status_code == 201, created.text
-        ids[login] = created.json()["id"]
     pcp = await api_sign_in(client, "park@maple.example", password)
     record = {"full_name": MAPLE_PATIENT, "date_of_birth": "1981-07-04", "mrn": "MPL-1"}
     patient = (await client.post("/api/v1/patients", headers=pcp, json=record)).json()
