@@ -128,7 +128,9 @@ class Database:
         task = asyncio.current_task()
         if self._one_writer is None or self._writer is task:
             # PostgreSQL; or a transaction opened inside this task's own, which works
-            # while the outer one has not written yet (SQLite itself decides).
+            # only while the outer one has run no statement (its BEGIN IMMEDIATE comes
+            # with the first): compliance verification relies on that. Otherwise the
+            # inner BEGIN waits busy_timeout and fails, so do not nest beyond that.
             yield
             return
         try:

@@ -163,7 +163,10 @@ class MemoryBus:
         """Offer each event to its recipients' subscriptions in this process."""
         for event in events:
             for watcher in self._watchers:
-                watcher.notice(event)
+                try:
+                    watcher.notice(event)
+                except Exception:  # one odd event must not stop delivery to everyone
+                    log.exception("event watcher failed on a %s event", event.type)
             for user_id in event.recipients:
                 for subscription in self._subscriptions.get(user_id, ()):
                     subscription.offer(event)

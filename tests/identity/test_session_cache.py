@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,8 +21,9 @@ from sqlalchemy import update
 from huddle.actor import Role
 from huddle.clock import ManualClock
 from huddle.config import Settings
+from huddle.events import Event, MemoryBus
 from huddle.identity.models import AuthSession
-from huddle.identity.session_cache import RECHECK
+from huddle.identity.session_cache import RECHECK, SESSION_ENDED, CheckedSession, SessionCache
 from tests.conftest import Clinic, Server, bearer, make_clinic, open_server, sign_in, with_settings
 from tests.services import REDIS_URL, redis_problem, skip_or_fail
 
@@ -103,3 +105,39 @@ async def test_a_session_ended_behind_the_bus_stops_working_within_the_recheck(
     refused = await me(server, token)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "session_revoked"
+
+
+def checked(session_id: uuid.UUID, now: datetime) -> CheckedSession:
+    return CheckedSession(
+        session_id=session_id,
+        user_id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        role=Role.PCP,
+        patient_id=None,
+        needs_mfa_enrolment=False,
+        expires_at=now + timedelta(hours=1),
+        last_seen_at=now,
+        checked_at=now,
+    )
+
+
+def test_a_check_in_flight_when_a_session_ends_is_not_remembered() -> None:
+    """The database said 'good', but a session ended before the answer was stored: the
+    answer may be the ended session's, so the next request checks again."""
+    cache, now = SessionCache(), datetime.now(UTC)
+    entry = checked(uuid.uuid4(), now)
+    started = cache.epoch
+    cache.notice(Event(SESSION_ENDED, frozenset(), {"session_id": str(entry.session_id)}))
+    cache.remember(entry, checked_in_epoch=started)
+    assert cache.fresh(entry.session_id, entry.user_id, now) is None
+    cache.remember(entry, checked_in_epoch=cache.epoch)
+    assert cache.fresh(entry.session_id, entry.user_id, now) == entry
+
+
+def test_a_failing_watcher_does_not_stop_delivery() -> None:
+    bus, user = MemoryBus(), uuid.uuid4()
+    bus.watch(SessionCache())
+    subscription = bus.subscribe(user)
+    odd = Event(SESSION_ENDED, frozenset({user}), {"session_id": "not-a-uuid"})
+    bus.deliver([odd])
+    assert subscription.next_nowait() == odd

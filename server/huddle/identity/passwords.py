@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import os
 import sys
@@ -42,8 +43,14 @@ HASHING_NICENESS = 10
 
 
 def _lower_priority() -> None:
-    if sys.platform == "linux":  # elsewhere a thread id is not a valid PRIO_PROCESS target
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    if sys.platform != "linux":  # elsewhere a thread id is not a valid PRIO_PROCESS target
+        return
+    thread = threading.get_native_id()
+    # Relative to where the server runs (it may already be niced); never raise priority,
+    # and never fail: a broken pool would refuse every sign-in.
+    niceness = min(19, os.getpriority(os.PRIO_PROCESS, thread) + HASHING_NICENESS)
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, thread, niceness)
 
 
 class PasswordHasher:

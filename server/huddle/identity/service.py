@@ -177,9 +177,10 @@ async def authenticate(
     now = rt.clock.now()
     checked = rt.sessions.fresh(session_id, user_id, now)
     if checked is None:
+        epoch = rt.sessions.epoch
         checked = await _check_in_database(rt, session_id, user_id, context, now, activity)
         if not checked.needs_mfa_enrolment:  # enrolling changes it; a few requests only
-            rt.sessions.remember(checked)
+            rt.sessions.remember(checked, checked_in_epoch=epoch)
     return SignedIn(checked.actor(context), needs_mfa_enrolment=checked.needs_mfa_enrolment)
 
 

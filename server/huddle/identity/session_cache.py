@@ -62,6 +62,9 @@ class CheckedSession:
 class SessionCache:
     def __init__(self) -> None:
         self._entries: dict[uuid.UUID, CheckedSession] = {}
+        # Moves whenever something is forgotten: a check that was in flight meanwhile
+        # may have read a session that has just ended, so it is not remembered.
+        self.epoch = 0
 
     def fresh(
         self, session_id: uuid.UUID, user_id: uuid.UUID, now: datetime
@@ -78,12 +81,15 @@ class SessionCache:
             return None
         return entry
 
-    def remember(self, entry: CheckedSession) -> None:
+    def remember(self, entry: CheckedSession, *, checked_in_epoch: int) -> None:
+        if checked_in_epoch != self.epoch:
+            return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[entry.session_id] = entry
 
     def forget(self, session_id: uuid.UUID) -> None:
+        self.epoch += 1
         self._entries.pop(session_id, None)
 
     # events.Watcher: the bus shows this cache every event this process receives.
@@ -93,4 +99,5 @@ class SessionCache:
             self.forget(uuid.UUID(event.payload["session_id"]))
 
     def missed(self) -> None:
+        self.epoch += 1
         self._entries.clear()

@@ -275,6 +275,8 @@ class Connection:
         )
 
     def _arm_session_check(self) -> None:
+        if self._ending:  # a check that finished as the connection ended
+            return
         until_expiry = self.token_expires_at - self.rt.clock.now().timestamp()
         delay = max(0.05, min(SESSION_CHECK_SECONDS, until_expiry))
         self._session_timer = asyncio.get_running_loop().call_later(delay, self._session_due)
