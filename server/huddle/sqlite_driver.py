@@ -130,7 +130,14 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         connection = self.aiosqlite.connect(*arg, **kw)
         connection._thread.daemon = True  # as SQLAlchemy's adapter does
-        return OneTripConnection(self, await_(connection))
+        try:
+            return OneTripConnection(self, await_(connection))
+        except Exception:
+            # aiosqlite stops its thread on a failed connect and the thread then answers
+            # the event loop; if the loop closed first (a CLI command exiting on the
+            # error), a stray traceback followed the error message. Let it finish.
+            connection._thread.join(timeout=1)
+            raise
 
 
 class OneTripDialect(SQLiteDialect_aiosqlite):
