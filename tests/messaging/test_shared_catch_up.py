@@ -5,8 +5,10 @@ only its own request."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from huddle.actor import Actor, RequestContext, Role
@@ -14,10 +16,13 @@ from huddle.errors import NotFound
 from huddle.identity import service as identity
 from huddle.messaging import service as messaging
 from huddle.messaging.service import CatchUp
+from huddle.protect.keyring import KeyringError
 from huddle.protect.models import AuditEvent
+from huddle.realtime.catch_ups import CatchUps, ReaderStopped
 from tests.conftest import sign_in
 from tests.messaging.conftest import Thread
 from tests.messaging.test_messages import send, start_patient_thread
+from tests.tampering import seal_under_a_missing_kek
 
 
 async def actor_of(thread: Thread, role: Role) -> Actor:
@@ -69,3 +74,72 @@ async def test_one_shared_read_answers_each_reader_as_themselves(thread: Thread)
         (care_manager.user_id, "care_manager", "success", "catch-up-care_manager"),
     ]
     assert events[2].detail["seqs"] == "2-2"
+
+
+async def test_a_read_that_breaks_the_shared_transaction_fails_only_its_own_askers(
+    thread: Thread,
+) -> None:
+    """Sockets whose catch-ups share one batch: one conversation's message is sealed
+    under a key the keyring cannot unwrap (not a HuddleError, so it aborts the shared
+    transaction); the other conversation's readers still get their messages, each
+    audited once, and each broken read gets an error object of its own."""
+    broken = uuid.UUID(await start_patient_thread(thread))
+    healthy = uuid.UUID(await start_patient_thread(thread))
+    sent = await send(thread, broken, Role.PCP, "unreadable")
+    assert (await send(thread, healthy, Role.PCP, "fine")).status_code == 201
+    await seal_under_a_missing_kek(thread.server.rt.db, uuid.UUID(sent.json()["id"]))
+    pcp, care_manager, patient = [
+        await actor_of(thread, role) for role in (Role.PCP, Role.CARE_MANAGER, Role.PATIENT)
+    ]
+    catch_ups = CatchUps(thread.server.rt)
+
+    answers = await asyncio.gather(  # queued together: one batch
+        catch_ups.changes_since(pcp, broken, 0, 200),
+        catch_ups.changes_since(care_manager, healthy, 0, 200),
+        catch_ups.changes_since(patient, broken, 0, 200),
+        catch_ups.changes_since(patient, healthy, 0, 200),
+        return_exceptions=True,
+    )
+
+    pcp_broken, care_manager_healthy, patient_broken, patient_healthy = answers
+    assert isinstance(pcp_broken, KeyringError)
+    assert isinstance(patient_broken, KeyringError)
+    assert pcp_broken is not patient_broken
+    for answer in (care_manager_healthy, patient_healthy):
+        views, _ = answer  # type: ignore[misc]
+        assert [v.body for v in views] == ["fine"]
+    async with thread.server.rt.db.transaction() as db:
+        readers = (
+            await db.scalars(
+                select(AuditEvent.actor_role)
+                .where(
+                    AuditEvent.resource_id == str(healthy),
+                    AuditEvent.request_id.like("catch-up-%"),
+                )
+                .order_by(AuditEvent.seq)
+            )
+        ).all()
+    assert readers == ["care_manager", "patient"]
+
+
+async def test_askers_are_answered_when_the_shared_reader_is_cancelled(thread: Thread) -> None:
+    """A reader cancelled before it ran (at shutdown, say) must not leave its askers'
+    sockets waiting forever; the next ask starts a new one."""
+    conversation = uuid.UUID(await start_patient_thread(thread))
+    assert (await send(thread, conversation, Role.PCP, "first")).status_code == 201
+    pcp = await actor_of(thread, Role.PCP)
+    catch_ups = CatchUps(thread.server.rt)
+
+    asking = asyncio.ensure_future(catch_ups.changes_since(pcp, conversation, 0, 200))
+    await asyncio.sleep(0)  # the ask is queued; its reader has not run yet
+    (reader,) = [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_coro().__qualname__ == "CatchUps._read_all"  # type: ignore[union-attr]
+    ]
+    reader.cancel()
+
+    with pytest.raises(ReaderStopped):
+        await asyncio.wait_for(asking, 10)
+    views, _ = await asyncio.wait_for(catch_ups.changes_since(pcp, conversation, 0, 200), 10)
+    assert [v.body for v in views] == ["first"]

@@ -387,7 +387,7 @@ class Connection:
         the process's catch-up transactions instead of queueing one by one."""
         assert self.actor is not None
         actor = self.actor
-        refused: HuddleError | None = None  # told after the others are delivered
+        failed: BaseException | None = None  # told after the others are delivered
         async with self._delivery_lock:
             pending = list(dict.fromkeys(conversation_ids))
             while pending:
@@ -402,18 +402,16 @@ class Connection:
                 )
                 unfinished = []
                 for conversation_id, answer in zip(pending, answers, strict=True):
-                    if isinstance(answer, HuddleError):
-                        refused = refused or answer
-                        continue
                     if isinstance(answer, BaseException):
-                        raise answer
+                        failed = failed or answer
+                        continue
                     views, last = answer
                     await self._deliver(conversation_id, views)
                     if len(views) == CATCH_UP_PAGE and self.delivered[conversation_id] < last:
                         unfinished.append(conversation_id)
                 pending = unfinished
-        if refused is not None:
-            raise refused
+        if failed is not None:
+            raise failed
 
     async def _deliver(
         self, conversation_id: uuid.UUID, views: list[messaging.MessageView]
