@@ -117,6 +117,11 @@ class Database:
         self._one_writer = asyncio.Lock() if database_url.startswith("sqlite") else None
         self._writer: asyncio.Task[object] | None = None
 
+    @property
+    def one_writer_at_a_time(self) -> bool:
+        """SQLite: this process's transactions run one after another."""
+        return self._one_writer is not None
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import huddle.models  # noqa: F401  (every table is mapped before the first query)
 from huddle.clock import Clock, SystemClock
 from huddle.config import Settings
 from huddle.db import Database
 from huddle.events import EventBus, MemoryBus
+from huddle.group_commit import GroupCommit
 from huddle.identity.passwords import PasswordHasher
 from huddle.identity.session_cache import SessionCache
 from huddle.identity.tokens import SigningKeys, TokenSigner
@@ -28,6 +29,7 @@ class Runtime:
     envelope: Envelope
     events: EventBus
     sessions: SessionCache
+    group_commit: GroupCommit = field(default_factory=GroupCommit)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:

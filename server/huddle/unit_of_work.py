@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +28,9 @@ from huddle.events import Event
 from huddle.protect import audit
 from huddle.protect.audit import Action, AuditRecord, Outcome
 from huddle.protect.crypto import Binding, DecryptionFailed
-from huddle.runtime import Runtime
+
+if TYPE_CHECKING:
+    from huddle.runtime import Runtime
 
 log = logging.getLogger("huddle.unit_of_work")
 
@@ -44,6 +47,9 @@ class UnitOfWork:
     error_after_commit: HuddleError | None = None
     # Published to the event bus once (and only if) the transaction commits.
     events: list[Event] = field(default_factory=list)
+    # Run once (and only if) this unit's writes are committed: not the session's
+    # after_commit, which a grouped unit rolled back to its savepoint would also see.
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def audit(
         self,
@@ -116,7 +122,9 @@ class UnitOfWork:
     async def seal(
         self, owner_type: str, owner_id: uuid.UUID, items: Sequence[tuple[Binding, bytes]]
     ) -> list[bytes]:
-        return await self.rt.envelope.seal(self.db, owner_type, owner_id, items)
+        return await self.rt.envelope.seal(
+            self.db, owner_type, owner_id, items, after_commit=self.on_commit.append
+        )
 
     async def open(self, blob: bytes, binding: Binding, *, patient_id: uuid.UUID | None) -> bytes:
         """Decrypt; a failed integrity check is audited (and kept) before it is raised."""
@@ -148,17 +156,30 @@ async def unit_of_work(
             # Last, so the chain head is locked only for the moment before commit.
             await audit.append(db, uow.records, rt.clock.now())
     except BaseException:
-        if uow is not None and uow.kept_on_failure:
-            async with rt.db.transaction() as db:
-                await audit.append(db, uow.kept_on_failure, rt.clock.now())
+        if uow is not None:
+            await keep_records(rt, uow.kept_on_failure)
         raise
-    if uow.events:
-        await _publish(rt, uow.events)
+    await after_commit(rt, [uow])
     if uow.error_after_commit is not None:
         raise uow.error_after_commit
 
 
-async def _publish(rt: Runtime, events: list[Event]) -> None:
+async def keep_records(rt: Runtime, records: list[AuditRecord]) -> None:
+    """Append the audit records of work that was rolled back (denials, integrity
+    failures) in a transaction of their own."""
+    if records:
+        async with rt.db.transaction() as db:
+            await audit.append(db, records, rt.clock.now())
+
+
+async def after_commit(rt: Runtime, units: Sequence[UnitOfWork]) -> None:
+    """What committed units do next: their callbacks, then their events, in order."""
+    for uow in units:
+        for callback in uow.on_commit:
+            callback()
+    events = [event for uow in units for event in uow.events]
+    if not events:
+        return
     # The change is committed; a bus failure only delays real-time delivery (clients
     # catch up from the database), so it is logged, never raised.
     try:

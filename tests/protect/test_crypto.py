@@ -4,7 +4,7 @@ retirement, KEK rotation without re-encrypting, crypto-shredding."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -50,9 +50,21 @@ def binding(owner: uuid.UUID, column: str = "full_name", row: uuid.UUID | None =
     return Binding("patients", column, row or owner, owner)
 
 
-async def seal_one(database: Database, envelope: Envelope, where: Binding, text: bytes) -> bytes:
+async def seal(
+    database: Database, envelope: Envelope, owner: uuid.UUID, items: list[tuple[Binding, bytes]]
+) -> list[bytes]:
+    """Seal in a transaction of its own and, as a unit of work does, run what the envelope
+    asked to run only once that has committed."""
+    committed: list[Callable[[], None]] = []
     async with database.transaction() as db:
-        (sealed,) = await envelope.seal(db, "patient", where.owner_id, [(where, text)])
+        sealed = await envelope.seal(db, "patient", owner, items, after_commit=committed.append)
+    for callback in committed:
+        callback()
+    return sealed
+
+
+async def seal_one(database: Database, envelope: Envelope, where: Binding, text: bytes) -> bytes:
+    (sealed,) = await seal(database, envelope, where.owner_id, [(where, text)])
     return sealed
 
 
@@ -99,10 +111,9 @@ async def test_every_changed_byte_is_detected(database: Database, envelope: Enve
 
 async def test_nonces_never_repeat(database: Database, envelope: Envelope) -> None:
     owner = uuid.uuid4()
-    async with database.transaction() as db:
-        sealed = await envelope.seal(
-            db, "patient", owner, [(binding(owner, row=uuid.uuid4()), b"same") for _ in range(500)]
-        )
+    sealed = await seal(
+        database, envelope, owner, [(binding(owner, row=uuid.uuid4()), b"same") for _ in range(500)]
+    )
     assert len({blob[17:29] for blob in sealed}) == 500
 
 
@@ -141,13 +152,18 @@ async def test_a_rolled_back_seal_leaves_no_reservation_behind(
     that rolls back, neither may be used afterwards (the key would not exist)."""
     owner = uuid.uuid4()
 
+    kept: list[Callable[[], None]] = []
+
     async def seal_then_fail() -> None:
         async with database.transaction() as db:
-            await envelope.seal(db, "patient", owner, [(binding(owner), b"never kept")])
+            await envelope.seal(
+                db, "patient", owner, [(binding(owner), b"never kept")], after_commit=kept.append
+            )
             raise RuntimeError("roll back")
 
     with pytest.raises(RuntimeError):
         await seal_then_fail()
+    assert kept, "the first seal reserves a block, to be kept only after a commit"
 
     where = binding(owner, row=uuid.uuid4())
     blob = await seal_one(database, envelope, where, b"kept")

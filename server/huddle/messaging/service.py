@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select, update
 from huddle.actor import Actor, Role
 from huddle.errors import Conflict, Forbidden, HuddleError, Invalid, NotFound
 from huddle.events import Event
+from huddle.group_commit import grouped_unit_of_work
 from huddle.identity import clinic_hours
 from huddle.identity.models import Organization
 from huddle.messaging import attachments
@@ -132,7 +133,7 @@ async def send_message(
     """Append a message; idempotent on draft.client_msg_id. Returns (message, created):
     a retry returns the original message and created=False."""
     body = _checked_body(draft.body)
-    async with unit_of_work(rt, actor=actor) as uow:
+    async with grouped_unit_of_work(rt, actor=actor) as uow:
         conversation = await joined_conversation(uow, actor, conversation_id, lock=True)
         if draft.client_msg_id:
             existing = await uow.db.scalar(

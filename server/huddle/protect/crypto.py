@@ -13,12 +13,13 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huddle.clock import Clock
@@ -93,11 +94,15 @@ class Envelope:
         owner_type: str,
         owner_id: uuid.UUID,
         items: Sequence[tuple[Binding, bytes]],
+        *,
+        after_commit: Callable[[Callable[[], None]], None],
     ) -> list[bytes]:
-        """Encrypt each plaintext under the owner's current data key (made if needed)."""
+        """Encrypt each plaintext under the owner's current data key (made if needed).
+        `after_commit` is given what to do once the caller's writes are durable (keep a
+        reserved block of uses); the caller must drop it if they are rolled back."""
         if not items:
             return []
-        dek_id, aead = await self._current_key(db, owner_type, owner_id, len(items))
+        dek_id, aead = await self._current_key(db, owner_type, owner_id, len(items), after_commit)
         sealed = []
         for binding, plaintext in items:
             nonce = secrets.token_bytes(NONCE_BYTES)
@@ -133,7 +138,12 @@ class Envelope:
         return len(destroyed)
 
     async def _current_key(
-        self, db: AsyncSession, owner_type: str, owner_id: uuid.UUID, uses: int
+        self,
+        db: AsyncSession,
+        owner_type: str,
+        owner_id: uuid.UUID,
+        uses: int,
+        after_commit: Callable[[Callable[[], None]], None],
     ) -> tuple[uuid.UUID, AESGCM]:
         """The owner's current key, with `uses` encryptions counted against it: from a
         reservation when one has room, else from the database (reserving a block)."""
@@ -165,19 +175,13 @@ class Envelope:
             dek_id = row.id
             aead = await self._key_by_id(db, row.id, owner_id=owner_id, row=row)
         if spare:
-            self._reserve_after_commit(db, owner, _Reservation(dek_id, aead, spare))
+            # Kept only once its `uses` are durable: a rolled-back block (or a
+            # rolled-back new key) must never be spent.
+            after_commit(partial(self._keep, owner, _Reservation(dek_id, aead, spare)))
         return dek_id, aead
 
-    def _reserve_after_commit(
-        self, db: AsyncSession, owner: tuple[str, uuid.UUID], reservation: _Reservation
-    ) -> None:
-        """Keep the reservation only once its `uses` are durable: a rolled-back block
-        (or a rolled-back new key) must never be spent."""
-
-        def keep(_session: object) -> None:
-            self._reserved[owner] = reservation
-
-        event.listen(db.sync_session, "after_commit", keep, once=True)
+    def _keep(self, owner: tuple[str, uuid.UUID], reservation: _Reservation) -> None:
+        self._reserved[owner] = reservation
 
     async def _new_key(
         self, db: AsyncSession, owner_type: str, owner_id: uuid.UUID, uses: int
