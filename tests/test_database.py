@@ -1,6 +1,7 @@
 """huddle.db on a real SQLite file: transactions of one process take turns for the write
 lock (no "database is locked", no busy-handler sleeps), a turn that does not come in time
-is a clear 503-class error, and statements go through huddle.sqlite_driver."""
+is a clear 503-class error, a transaction nested in its own task fails at once, and
+statements go through huddle.sqlite_driver."""
 
 from __future__ import annotations
 
@@ -68,13 +69,17 @@ async def test_a_turn_that_does_not_come_in_time_is_refused_as_busy(
         assert (await db.execute(text("SELECT 1"))).scalar() == 1
 
 
-async def test_a_transaction_opened_inside_another_of_the_same_task_does_not_wait_for_itself(
+async def test_a_transaction_opened_inside_another_of_the_same_task_fails_at_once(
     database: Database,
 ) -> None:
-    """As compliance verification does: an outer unit of work that has not written yet
-    and an inner transaction of its own (on PostgreSQL, for one snapshot)."""
-    async with asyncio.timeout(5), database.transaction(), database.transaction() as inner:
-        assert (await inner.execute(text("SELECT 1"))).scalar() == 1
+    """It would wait for its own task's write lock until busy_timeout (30 s)."""
+    async with asyncio.timeout(5), database.transaction() as outer:
+        await outer.execute(text("SELECT 1"))
+        with pytest.raises(RuntimeError, match="opened inside another one of the same task"):
+            async with database.transaction():
+                pass
+    async with asyncio.timeout(5), database.transaction() as db:  # the turn was handed back
+        assert (await db.execute(text("SELECT 1"))).scalar() == 1
 
 
 def test_sqlite_urls_use_the_one_trip_driver(database: Database) -> None:

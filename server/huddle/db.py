@@ -124,20 +124,27 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        Raises RuntimeError, at once, when opened on SQLite inside a transaction of the
+        same task: the inner one would wait for the outer one's write lock until
+        busy_timeout.
+        """
         async with self._writer_turn(), self._sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
     async def _writer_turn(self) -> AsyncIterator[None]:
         task = asyncio.current_task()
-        if self._one_writer is None or self._writer is task:
-            # PostgreSQL; or a transaction opened inside this task's own, which works
-            # only while the outer one has run no statement (its BEGIN IMMEDIATE comes
-            # with the first): compliance verification relies on that. Otherwise the
-            # inner BEGIN waits busy_timeout and fails, so do not nest beyond that.
-            yield
+        if self._one_writer is None:
+            yield  # PostgreSQL: writers take row locks, not turns
             return
+        if self._writer is task:
+            raise RuntimeError(
+                "a database transaction was opened inside another one of the same task; "
+                "on SQLite it would wait for the outer one's write lock until busy_timeout: "
+                "finish the outer transaction first, or do the work in it"
+            )
         try:
             async with asyncio.timeout(SQLITE_BUSY_SECONDS):
                 await self._one_writer.acquire()

@@ -237,17 +237,19 @@ async def account_disclosures(
 async def verify_audit_log(rt: Runtime, actor: Actor) -> Verification:
     """Check the whole chain (every organization's events) and its checkpoints. The
     answer holds only sequence numbers and hashes, no other organization's data."""
-    async with unit_of_work(rt, actor=actor) as uow:
+    async with unit_of_work(rt, actor=actor) as uow:  # to audit a refusal
         _require_compliance_officer(uow, actor, Action.READ)
-        # Its own transaction: on PostgreSQL verify reads one REPEATABLE READ snapshot,
-        # from which this unit of work could not append its audit event if others had.
-        async with rt.db.transaction() as db:
-            report = await audit.verify(db, rt.keyring.audit_public_keys())
-            latest = await db.scalar(
-                select(AuditCheckpoint)
-                .order_by(AuditCheckpoint.tree_size.desc(), AuditCheckpoint.id.desc())
-                .limit(1)
-            )
+    # Then the verification in a transaction of its own (on PostgreSQL one REPEATABLE
+    # READ snapshot, from which no audit event could be appended if others had been),
+    # and after it the unit of work that audits it: transactions never nest.
+    async with rt.db.transaction() as db:
+        report = await audit.verify(db, rt.keyring.audit_public_keys())
+        latest = await db.scalar(
+            select(AuditCheckpoint)
+            .order_by(AuditCheckpoint.tree_size.desc(), AuditCheckpoint.id.desc())
+            .limit(1)
+        )
+    async with unit_of_work(rt, actor=actor) as uow:
         uow.audit(
             Action.READ,
             AUDIT_LOG,
