@@ -1,16 +1,19 @@
 """huddle.db on a real SQLite file: transactions of one process take turns for the write
 lock (no "database is locked", no busy-handler sleeps), a turn that does not come in time
-is a clear 503-class error, a transaction nested in its own task fails at once, and
-statements go through huddle.sqlite_driver."""
+is a clear 503-class error, a transaction nested in its own task fails at once,
+and statements go through huddle.sqlite_driver (on the event loop, or in aiosqlite's
+thread for a transaction that scans)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from huddle import db as huddle_db
 from huddle.db import Database
@@ -80,6 +83,60 @@ async def test_a_transaction_opened_inside_another_of_the_same_task_fails_at_onc
                 pass
     async with asyncio.timeout(5), database.transaction() as db:  # the turn was handed back
         assert (await db.execute(text("SELECT 1"))).scalar() == 1
+
+
+async def test_a_scanning_transaction_leaves_the_event_loop_free(database: Database) -> None:
+    """Its statement here can only finish once another coroutine has run meanwhile: on
+    the event loop it would wait out the timeout and answer 0."""
+    loop = asyncio.get_running_loop()
+    statement_running, other_work_ran = asyncio.Event(), threading.Event()
+
+    def wait_for_other_work() -> bool:  # called by SQLite while the statement runs
+        loop.call_soon_threadsafe(statement_running.set)
+        return other_work_ran.wait(timeout=10)
+
+    def register(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("wait_for_other_work", 0, wait_for_other_work)
+
+    event.listen(database.engine.sync_engine, "connect", register)
+
+    async def other_work() -> None:
+        await statement_running.wait()
+        other_work_ran.set()
+
+    other = asyncio.create_task(other_work())
+    async with database.transaction(scans=True) as db:
+        assert (await db.execute(text("SELECT wait_for_other_work()"))).scalar() == 1
+    await other
+
+
+async def test_short_transactions_run_on_the_loop_scanning_ones_in_the_thread_savepoints_too(
+    database: Database,
+) -> None:
+    loop_thread = threading.get_ident()
+    ran: list[tuple[str, bool]] = []  # each statement, and whether it ran on the loop
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        sqlite = dbapi_connection.driver_connection._conn
+        sqlite.set_trace_callback(
+            lambda sql: ran.append((sql.split()[0], threading.get_ident() == loop_thread))
+        )
+
+    event.listen(database.engine.sync_engine, "connect", trace)
+
+    async def run(*, scans: bool) -> list[tuple[str, bool]]:
+        """The statements between BEGIN and COMMIT (both always in the thread)."""
+        ran.clear()
+        async with database.transaction(scans=scans) as db, db.begin_nested():
+            await db.execute(text("SELECT 1"))
+        statements = [sql for sql, _ in ran]
+        return ran[statements.index("BEGIN") + 1 : statements.index("COMMIT")]
+
+    on_the_loop = [("SAVEPOINT", True), ("SELECT", True), ("RELEASE", True)]
+    assert await run(scans=False) == on_the_loop
+    assert await run(scans=True) == [("SAVEPOINT", False), ("SELECT", False), ("RELEASE", False)]
+    # The option ends with its transaction: the pooled connection is back on the loop.
+    assert await run(scans=False) == on_the_loop
 
 
 def test_sqlite_urls_use_the_one_trip_driver(database: Database) -> None:

@@ -63,7 +63,8 @@ def create_engine(database_url: str) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         engine = create_async_engine(
             _one_trip_per_statement(database_url),
-            # Statements inside a transaction run on the event loop (sqlite_driver.py).
+            # Statements inside a transaction run on the event loop unless it scans
+            # (sqlite_driver.py).
             connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False},
             hide_parameters=True,
         )
@@ -123,14 +124,24 @@ class Database:
         return self._one_writer is not None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, scans: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error.
+
+        `scans=True` for a transaction that may read thousands of rows (verifying or
+        checkpointing the audit log, exports): on SQLite its statements then run in
+        aiosqlite's thread, where a long scan does not hold up the event loop; a short
+        unit of work is faster on the loop (huddle.sqlite_driver). No effect on
+        PostgreSQL, whose driver never blocks the loop.
 
         Raises RuntimeError, at once, when opened on SQLite inside a transaction of the
         same task: the inner one would wait for the outer one's write lock until
         busy_timeout.
         """
         async with self._writer_turn(), self._sessions() as session, session.begin():
+            if scans and self._one_writer is not None:
+                await session.connection(
+                    execution_options={sqlite_driver.STATEMENTS_IN_THREAD: True}
+                )
             yield session
 
     @asynccontextmanager

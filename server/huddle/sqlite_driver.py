@@ -9,11 +9,20 @@ the GIL going back and forth). This dialect makes trips only for what can block:
 - BEGIN IMMEDIATE, which may wait for another process's write lock (busy_timeout), and
   anything outside a transaction: one trip each, the whole statement at once (execute,
   fetch every row, keep description, row count and last row id, close);
-- COMMIT, whose fsync (synchronous=FULL) may take milliseconds on a slow disk.
+- COMMIT, whose fsync (synchronous=FULL) may take milliseconds on a slow disk;
+- every statement of a transaction that may scan a lot (below).
 
 Statements inside a transaction run on the event loop: the transaction began with
 BEGIN IMMEDIATE, so it holds the write lock, and in WAL mode nothing can then make a
-statement wait; it costs what SQLite's work costs (microseconds for Huddle's queries).
+statement wait; it costs what SQLite's work costs (microseconds for Huddle's short
+units of work). A statement that reads thousands of rows would hold the loop (every
+socket and request) for as long as it runs, so a transaction that may scan (audit
+verification, checkpoints, audit exports) sets the execution option
+STATEMENTS_IN_THREAD on its connection (`Database.transaction(scans=True)`): then each
+of its statements, SAVEPOINT and RELEASE included, is one trip. The option lives on the
+DBAPI connection and is reset when the connection goes back to the pool, like an
+isolation level.
+
 The connection is used from both threads, never at once (every call is awaited), so it
 is opened with check_same_thread=False. A rollback with no transaction open (the pool's
 reset after a commit) makes no trip.
@@ -36,10 +45,14 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
     SQLiteDialect_aiosqlite,
 )
+from sqlalchemy.engine.characteristics import ConnectionCharacteristic
+from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 DRIVER_NAME = "sqlite+huddle_aiosqlite"
+# Execution option: run every statement of this connection's transaction in the thread.
+STATEMENTS_IN_THREAD = "huddle_statements_in_thread"
 
 # What one statement leaves behind: description, rowcount, lastrowid, rows.
 _Outcome = tuple[Any, int, int | None, list[Any]]
@@ -103,7 +116,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: sqlite3.Connection = self._connection._conn
         async with self._adapt_connection._execute_mutex:
-            if connection.in_transaction:
+            if connection.in_transaction and not self._adapt_connection.statements_in_thread:
                 # Inside BEGIN IMMEDIATE the write lock is ours: nothing can make the
                 # statement wait, so it runs here, without a trip (module docstring).
                 outcome = _run_statement(connection, operation, parameters, many)
@@ -116,8 +129,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("statements_in_thread",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.statements_in_thread = False
 
     def rollback(self) -> None:
         connection = self._connection._connection
@@ -140,8 +157,25 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
             raise
 
 
+class StatementsInThread(ConnectionCharacteristic):
+    """The STATEMENTS_IN_THREAD execution option, kept on the DBAPI connection (where
+    the cursor sees it) and reset when the connection goes back to the pool."""
+
+    def reset_characteristic(self, dialect: Dialect, dbapi_conn: DBAPIConnection) -> None:
+        dbapi_conn.statements_in_thread = False  # type: ignore[attr-defined]
+
+    def set_characteristic(self, dialect: Dialect, dbapi_conn: DBAPIConnection, value: Any) -> None:
+        dbapi_conn.statements_in_thread = bool(value)  # type: ignore[attr-defined]
+
+    def get_characteristic(self, dialect: Dialect, dbapi_conn: DBAPIConnection) -> Any:
+        return dbapi_conn.statements_in_thread  # type: ignore[attr-defined]
+
+
 class OneTripDialect(SQLiteDialect_aiosqlite):
     driver = "huddle_aiosqlite"
+    connection_characteristics = SQLiteDialect_aiosqlite.connection_characteristics.union(
+        {STATEMENTS_IN_THREAD: StatementsInThread()}
+    )
     supports_statement_cache = True
     # Server-side cursors would need a real aiosqlite cursor; nothing here streams.
     supports_server_side_cursors = False

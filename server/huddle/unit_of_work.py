@@ -145,12 +145,17 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(
-    rt: Runtime, *, actor: Actor | None = None, context: RequestContext | None = None
+    rt: Runtime,
+    *,
+    actor: Actor | None = None,
+    context: RequestContext | None = None,
+    scans: bool = False,
 ) -> AsyncIterator[UnitOfWork]:
+    """`scans=True` for work that may read thousands of rows (see Database.transaction)."""
     context = context or (actor.context if actor else RequestContext())
     uow: UnitOfWork | None = None
     try:
-        async with rt.db.transaction() as db:
+        async with rt.db.transaction(scans=scans) as db:
             uow = UnitOfWork(rt, db, actor, context)
             yield uow
             # Last, so the chain head is locked only for the moment before commit.

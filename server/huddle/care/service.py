@@ -318,7 +318,8 @@ async def erase_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> Non
     (crypto-shredding, so backups become unreadable too), then its rows; a linked portal
     account is deactivated. The audit trail keeps the patient's id, never their data."""
     require_role(actor, Role.ADMIN)
-    async with unit_of_work(rt, actor=actor) as uow:
+    # scans: the delete cascades to every conversation and message of the patient.
+    async with unit_of_work(rt, actor=actor, scans=True) as uow:
         patient = await _patient_in_org(uow, actor, patient_id)
         shredded = await rt.envelope.shred(uow.db, OWNER_TYPE, patient.id)
         portal = await uow.db.scalar(select(User).where(User.patient_id == patient.id))

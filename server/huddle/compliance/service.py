@@ -3,7 +3,9 @@
 Every function checks the caller's role (a refusal is itself audited), reads only the
 caller's organization (`query.readable_events`), runs in one unit of work and audits
 itself: reading or exporting the audit log is an `audit_log` event whose detail names
-the filters used, never PHI. Results leave only after that event has committed.
+the filters used, never PHI. Results leave only after that event has committed. Units
+of work whose filters may match thousands of events are opened with `scans=True`, so
+that on SQLite their reads do not hold up the event loop.
 """
 
 from __future__ import annotations
@@ -146,7 +148,8 @@ async def list_people(rt: Runtime, actor: Actor) -> list[Person]:
 
 async def search_audit(rt: Runtime, actor: Actor, filters: AuditFilter, page: Page) -> AuditPage:
     """One page of the organization's events that match `filters`, newest first."""
-    async with unit_of_work(rt, actor=actor) as uow:
+    # scans: filters that match rarely walk many events to fill a page.
+    async with unit_of_work(rt, actor=actor, scans=True) as uow:
         _require_compliance_officer(uow, actor, Action.READ)
         statement = readable_events(actor.organization_id).where(*filters.conditions())
         entries, next_before = await _page(uow, statement, page)
@@ -179,7 +182,7 @@ async def export_audit(
     Invalid, and the attempt audited). Events about a patient labelled 42 CFR Part 2
     (or erased, so no longer known not to be) are left out unless `filters` names that
     patient: Part 2 restricts redisclosure."""
-    async with unit_of_work(rt, actor=actor) as uow:
+    async with unit_of_work(rt, actor=actor, scans=True) as uow:
         _require_compliance_officer(uow, actor, Action.EXPORT)
         statement = readable_events(actor.organization_id).where(*filters.conditions())
         if filters.patient_id is None:
@@ -219,7 +222,7 @@ async def account_disclosures(
 ) -> list[PersonAccess]:
     """Who accessed one patient's data (reads, changes, exports, break-glass) and who
     was refused, one line per person, most recent first."""
-    async with unit_of_work(rt, actor=actor) as uow:
+    async with unit_of_work(rt, actor=actor, scans=True) as uow:
         _require_compliance_officer(uow, actor, Action.READ)
         window = AuditFilter(patient_id=patient_id, since=since, until=until)
         rows = await uow.db.execute(grouped_accesses(actor.organization_id, window))
@@ -242,7 +245,7 @@ async def verify_audit_log(rt: Runtime, actor: Actor) -> Verification:
     # Then the verification in a transaction of its own (on PostgreSQL one REPEATABLE
     # READ snapshot, from which no audit event could be appended if others had been),
     # and after it the unit of work that audits it: transactions never nest.
-    async with rt.db.transaction() as db:
+    async with rt.db.transaction(scans=True) as db:
         report = await audit.verify(db, rt.keyring.audit_public_keys())
         latest = await db.scalar(
             select(AuditCheckpoint)
@@ -276,7 +279,7 @@ async def review_flags(
         raise Invalid(
             f"Review at most {REVIEW_MAX_WINDOW.days} days at a time.", code="window_too_long"
         )
-    async with unit_of_work(rt, actor=actor) as uow:
+    async with unit_of_work(rt, actor=actor, scans=True) as uow:
         _require_compliance_officer(uow, actor, Action.READ)
         in_window = readable_events(actor.organization_id).where(
             *AuditFilter(since=since, until=until).conditions()
@@ -308,7 +311,8 @@ async def review_flags(
 async def my_access_log(rt: Runtime, actor: Actor, page: Page) -> AccessLogPage:
     """For a patient: who accessed their record, when and how, newest first. Names staff
     and says "You" for the patient; never addresses, details or other patients."""
-    async with unit_of_work(rt, actor=actor) as uow:
+    # scans: a page is sorted from all of the patient's events.
+    async with unit_of_work(rt, actor=actor, scans=True) as uow:
         try:
             policy.require_role(actor, Role.PATIENT)
         except Forbidden as refused:

@@ -37,7 +37,7 @@ class Outcome(StrEnum):
 async def escalate_due(rt: Runtime) -> int:
     """One pass: check every urgent message old enough; returns how many escalated."""
     now = rt.clock.now()
-    async with rt.db.transaction() as db:
+    async with rt.db.transaction(scans=True) as db:  # no index serves this: reads every message
         candidates = list(
             await db.scalars(
                 select(Message.id)

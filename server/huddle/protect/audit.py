@@ -14,6 +14,7 @@ hold PHI.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -36,6 +37,8 @@ from huddle.protect.models import AuditChainHead, AuditCheckpoint, AuditEvent
 GENESIS_HASH = "0" * 64
 CHECKPOINT_FORMAT = "huddle-audit-checkpoint/v1"
 _HEAD_ID = 1
+# Rows a stream hands out between letting the event loop serve others (_stream_events).
+_ROWS_PER_TURN = 100
 _EVENTS = AuditEvent.__table__
 _HEAD = AuditChainHead.__table__
 # Every unit of work ends with these; built once (see messaging/access.py).
@@ -331,7 +334,9 @@ async def _stream_events(
     up_to_seq: int | None = None,
 ) -> AsyncIterator[Row[Any]]:
     """Events in seq order, `batch` at a time by keyset on seq. The first batch has no
-    lower bound, so rows forged with seq <= 0 are seen too."""
+    lower bound, so rows forged with seq <= 0 are seen too. Every _ROWS_PER_TURN rows it
+    lets the event loop run: the caller's work on each row (hashing it) would otherwise
+    hold the loop for a whole batch, ~0.1 s for 1,000 events when verifying."""
     if batch < 1:
         raise ValueError("batch must be at least 1")
     after: int | None = None
@@ -342,8 +347,10 @@ async def _stream_events(
         if up_to_seq is not None:
             query = query.where(_EVENTS.c.seq <= up_to_seq)
         rows = (await db.execute(query)).all()
-        for row in rows:
+        for count, row in enumerate(rows, 1):
             yield row
+            if count % _ROWS_PER_TURN == 0:
+                await asyncio.sleep(0)
         if len(rows) < batch:
             return
         after = rows[-1].seq

@@ -62,7 +62,7 @@ async def rewrap_all(
 
 
 async def status(database_url: str) -> dict[str, int]:
-    async with _database(database_url) as database, database.transaction() as db:
+    async with _database(database_url) as database, database.transaction(scans=True) as db:
         return await keys_by_kek(db)
 
 
@@ -70,7 +70,7 @@ async def checkpoint(database_url: str, keyring: FileKeyring) -> dict[str, objec
     """Sign and store a checkpoint of the whole log; returns it as a document to keep
     outside the database (see `write_checkpoint`)."""
     key_id, key = keyring.audit_signing_key()
-    async with _database(database_url) as database, database.transaction() as db:
+    async with _database(database_url) as database, database.transaction(scans=True) as db:
         signed = await audit.create_checkpoint(db, key, key_id, datetime.now(UTC))
     return audit.checkpoint_document(signed)
 
@@ -88,5 +88,5 @@ async def verify(
     database_url: str, keyring: FileKeyring, external: CheckpointDoc | None
 ) -> VerifyReport:
     """Check every event and checkpoint (and an exported checkpoint, if given)."""
-    async with _database(database_url) as database, database.transaction() as db:
+    async with _database(database_url) as database, database.transaction(scans=True) as db:
         return await audit.verify(db, keyring.audit_public_keys(), external)
