@@ -85,6 +85,22 @@ def test_first_run_set_up_then_a_second_run_keeps_the_data(env: dict[str, str]) 
     ok(env, "db", "upgrade")  # idempotent
 
 
+def test_the_server_refuses_a_database_that_cannot_be_in_wal_mode(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """SQLite's dotfile locking has no shared memory, so no WAL: as on a network
+    filesystem, where the server must not run (docs/architecture.md)."""
+    ok(env, "signing-keys", "init")
+    ok(env, "keys", "init")
+    (tmp_path / "data").mkdir()
+    url = f"sqlite+aiosqlite:///file:{tmp_path}/data/huddle.db?vfs=unix-dotfile&uri=true"
+    result = huddle(env | {"HUDDLE_DATABASE_URL": url}, "serve")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("huddle: SQLite left the database in 'delete' journal mode, not WAL")
+    assert "Put the database file on a local disk, or use PostgreSQL" in line
+
+
 def test_demo_password_comes_from_the_environment(env: dict[str, str]) -> None:
     ok(env, "signing-keys", "init")
     ok(env, "keys", "init")

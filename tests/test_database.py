@@ -1,8 +1,8 @@
 """huddle.db on a real SQLite file: transactions of one process take turns for the write
 lock (no "database is locked", no busy-handler sleeps), a turn that does not come in time
 is a clear 503-class error, a transaction nested in its own task fails at once,
-and statements go through huddle.sqlite_driver (on the event loop, or in aiosqlite's
-thread for a transaction that scans)."""
+statements go through huddle.sqlite_driver (on the event loop, or in aiosqlite's thread
+for a transaction that scans), and a database that cannot be in WAL mode is refused."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, text
 
 from huddle import db as huddle_db
-from huddle.db import Database
+from huddle.db import Database, NoWriteAheadLog
 from huddle.errors import Busy
 
 
@@ -137,6 +137,20 @@ async def test_short_transactions_run_on_the_loop_scanning_ones_in_the_thread_sa
     assert await run(scans=True) == [("SAVEPOINT", False), ("SELECT", False), ("RELEASE", False)]
     # The option ends with its transaction: the pooled connection is back on the loop.
     assert await run(scans=False) == on_the_loop
+
+
+async def test_a_database_that_cannot_be_in_wal_mode_is_refused(tmp_path: Path) -> None:
+    """Statements inside a transaction run on the event loop only because WAL never makes
+    them wait. SQLite's dotfile locking has no shared memory, so no WAL: as on a network
+    filesystem."""
+    url = f"sqlite+aiosqlite:///file:{tmp_path}/huddle.db?vfs=unix-dotfile&uri=true"
+    database = Database(url)
+    try:
+        with pytest.raises(NoWriteAheadLog, match=r"not WAL.*local disk, or use PostgreSQL"):
+            async with database.transaction() as db:
+                await db.execute(text("SELECT 1"))
+    finally:
+        await database.dispose()
 
 
 def test_sqlite_urls_use_the_one_trip_driver(database: Database) -> None:

@@ -19,6 +19,7 @@ from typing import NoReturn, TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from huddle.config import ConfigError, Settings, load_settings
+from huddle.db import NoWriteAheadLog
 from huddle.identity.tokens import SigningKeyError, SigningKeys
 from huddle.protect.keyring import KeyringContents, KeyringError, write_keyring_file
 from huddle.runtime import Runtime
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         args.run(settings, args)
     except ConfigError as exc:
         _fail(f"configuration error: {exc}")
-    except (SigningKeyError, KeyringError) as exc:
+    except (SigningKeyError, KeyringError, NoWriteAheadLog) as exc:
         _fail(str(exc))
     except (OperationalError, InterfaceError, OSError) as exc:
         # Statement parameters are hidden (hide_parameters); say what failed, not where.

@@ -85,11 +85,31 @@ def _one_trip_per_statement(database_url: str) -> URL:
     return url
 
 
+class NoWriteAheadLog(RuntimeError):
+    """SQLite would not put the database in WAL mode (its filesystem has no shared
+    memory, or no locking SQLite trusts); Huddle refuses to use it (docs/architecture.md)."""
+
+    def __init__(self, journal_mode: str) -> None:
+        super().__init__(
+            f"SQLite left the database in {journal_mode!r} journal mode, not WAL, which "
+            "Huddle needs: the filesystem it is on does not support WAL (network "
+            "filesystems do not). Put the database file on a local disk, or use "
+            "PostgreSQL (HUDDLE_DATABASE_URL)."
+        )
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin_immediate).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    (journal_mode,) = cursor.fetchone()
+    if journal_mode != "wal":
+        # Statements inside a transaction run on the event loop only because WAL never
+        # makes them wait; outside WAL one could hold the loop up to busy_timeout.
+        cursor.close()
+        dbapi_connection.close()
+        raise NoWriteAheadLog(journal_mode)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")

@@ -15,13 +15,13 @@ the GIL going back and forth). This dialect makes trips only for what can block:
 Statements inside a transaction run on the event loop: the transaction began with
 BEGIN IMMEDIATE, so it holds the write lock, and in WAL mode nothing can then make a
 statement wait; it costs what SQLite's work costs (microseconds for Huddle's short
-units of work). A statement that reads thousands of rows would hold the loop (every
-socket and request) for as long as it runs, so a transaction that may scan (audit
-verification, checkpoints, audit exports) sets the execution option
-STATEMENTS_IN_THREAD on its connection (`Database.transaction(scans=True)`): then each
-of its statements, SAVEPOINT and RELEASE included, is one trip. The option lives on the
-DBAPI connection and is reset when the connection goes back to the pool, like an
-isolation level.
+units of work); `huddle.db` refuses a database SQLite cannot put in WAL mode. A
+statement that reads thousands of rows would hold the loop (every socket and request)
+for as long as it runs, so a transaction that may scan (audit verification,
+checkpoints, audit exports) sets the execution option STATEMENTS_IN_THREAD on its
+connection (`Database.transaction(scans=True)`): then each of its statements,
+SAVEPOINT and RELEASE included, is one trip. The option lives on the DBAPI connection
+and is reset when the connection goes back to the pool, like an isolation level.
 
 The connection is used from both threads, never at once (every call is awaited), so it
 is opened with check_same_thread=False. A rollback with no transaction open (the pool's
