@@ -3,6 +3,7 @@ retirement, KEK rotation without re-encrypting, crypto-shredding."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -61,6 +62,16 @@ async def seal(
     for callback in committed:
         callback()
     return sealed
+
+
+async def shred(database: Database, envelope: Envelope, owner: uuid.UUID) -> int:
+    """Shred in a transaction of its own, then run what it asked to run after commit."""
+    committed: list[Callable[[], None]] = []
+    async with database.transaction() as db:
+        destroyed = await envelope.shred(db, "patient", owner, after_commit=committed.append)
+    for callback in committed:
+        callback()
+    return destroyed
 
 
 async def seal_one(database: Database, envelope: Envelope, where: Binding, text: bytes) -> bytes:
@@ -179,11 +190,80 @@ async def test_shredding_makes_data_unreadable_for_good(
     owner = uuid.uuid4()
     where = binding(owner)
     sealed = await seal_one(database, envelope, where, b"Ana Ruiz")
-    async with database.transaction() as db:
-        assert await envelope.shred(db, "patient", owner) == 1
+    assert await shred(database, envelope, owner) == 1
     for reader in (envelope, Envelope(envelope.keys, ManualClock())):
         with pytest.raises(Shredded):
             await open_one(database, reader, sealed, where)
+
+
+async def test_a_key_shredded_by_another_instance_is_never_sealed_with_again(
+    database: Database, keyring: FileKeyring
+) -> None:
+    """This instance holds a reserved block of the owner's key when another instance
+    shreds it: what this one seals next must open anywhere, so under a new key."""
+    here, elsewhere = Envelope(keyring, ManualClock()), Envelope(keyring, ManualClock())
+    owner = uuid.uuid4()
+    before = await seal_one(database, here, binding(owner), b"before")
+    assert await shred(database, elsewhere, owner) == 1
+
+    where = binding(owner, row=uuid.uuid4())
+    after = await seal_one(database, here, where, b"after")
+
+    assert after[1:17] != before[1:17]
+    assert await open_one(database, Envelope(keyring, ManualClock()), after, where) == b"after"
+
+
+async def test_a_shred_that_rolls_back_changes_nothing(
+    database: Database, envelope: Envelope
+) -> None:
+    """The reserved block outlives a shred that did not commit: the next seal spends it
+    (the key's count does not move) under the same key."""
+    owner = uuid.uuid4()
+    before = await seal_one(database, envelope, binding(owner), b"before")
+    counted = await uses_of(database, owner)
+
+    async def shred_then_fail() -> None:
+        async with database.transaction() as db:  # its after-commit work is dropped
+            await envelope.shred(db, "patient", owner, after_commit=lambda _: None)
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        await shred_then_fail()
+    after = await seal_one(database, envelope, binding(owner, row=uuid.uuid4()), b"after")
+    assert after[1:17] == before[1:17]
+    assert await uses_of(database, owner) == counted
+
+
+async def test_a_shred_waits_for_seals_in_flight_with_the_key(
+    database: Database, keyring: FileKeyring
+) -> None:
+    """Two instances on PostgreSQL: a seal from a reserved block holds the key until it
+    commits, so the shred destroys it too, and nothing sealed with the key commits after
+    the shred. (SQLite has one writer at a time: nothing is in flight during a shred.)"""
+    if database.engine.dialect.name == "sqlite":
+        pytest.skip("one writer at a time")
+    here, elsewhere = Envelope(keyring, ManualClock()), Envelope(keyring, ManualClock())
+    owner = uuid.uuid4()
+    await seal_one(database, here, binding(owner), b"reserves a block")
+    where = binding(owner, row=uuid.uuid4())
+
+    async with database.transaction() as db:
+        (in_flight,) = await here.seal(
+            db, "patient", owner, [(where, b"in flight")], after_commit=lambda _: None
+        )
+        shredding = asyncio.create_task(shred(database, elsewhere, owner))
+        _, waiting = await asyncio.wait({shredding}, timeout=1.0)
+        assert shredding in waiting  # its DELETE waits for this transaction
+    assert await asyncio.wait_for(shredding, 10) == 1
+
+    with pytest.raises(Shredded):
+        await open_one(database, Envelope(keyring, ManualClock()), in_flight, where)
+
+
+async def uses_of(database: Database, owner: uuid.UUID) -> int:
+    async with database.transaction() as db:
+        (key,) = (await db.scalars(select(DataKey).where(DataKey.owner_id == owner))).all()
+    return key.uses
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

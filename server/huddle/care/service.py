@@ -321,7 +321,9 @@ async def erase_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> Non
     # scans: the delete cascades to every conversation and message of the patient.
     async with unit_of_work(rt, actor=actor, scans=True) as uow:
         patient = await _patient_in_org(uow, actor, patient_id)
-        shredded = await rt.envelope.shred(uow.db, OWNER_TYPE, patient.id)
+        shredded = await rt.envelope.shred(
+            uow.db, OWNER_TYPE, patient.id, after_commit=uow.on_commit.append
+        )
         portal = await uow.db.scalar(select(User).where(User.patient_id == patient.id))
         if portal is not None:
             portal.patient_id, portal.is_active = None, False

@@ -19,7 +19,7 @@ from functools import partial
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from huddle.clock import Clock
@@ -36,12 +36,20 @@ GCM_SAFE_USES = 2**31
 CACHE_SECONDS = 300.0
 CACHE_SIZE = 4096
 # Encryptions are counted against a key in blocks reserved ahead, so most seals need no
-# database write: the block is added to the key's `uses` in the sealing transaction and
-# spent from memory after it commits. A crash or an unused block over-counts, which only
-# retires a key sooner. A reservation lives RESERVATION_SECONDS, like the DEK cache, so
-# a key shredded or retired by another process stops being used here soon.
+# write to the key's row: the block is added to the key's `uses` in the sealing
+# transaction and spent from memory after it commits. A crash or an unused block
+# over-counts, which only retires a key sooner. Each seal from a reservation still
+# checks that the key exists (and holds it until commit), so a key shredded by any
+# process is never sealed with again. A reservation lives RESERVATION_SECONDS.
 RESERVE_USES = 1024
 RESERVATION_SECONDS = 60.0
+# Still there? Held until commit (PostgreSQL FOR KEY SHARE): a shred's DELETE waits for
+# the seals already made with the key, and none comes after it.
+_KEY_EXISTS = (
+    select(DataKey.id)
+    .where(DataKey.id == bindparam("id"))
+    .with_for_update(read=True, key_share=True)
+)
 
 
 class DecryptionFailed(HuddleError):
@@ -124,18 +132,30 @@ class Envelope:
         except InvalidTag:
             raise DecryptionFailed("Stored data failed its integrity check.") from None
 
-    async def shred(self, db: AsyncSession, owner_type: str, owner_id: uuid.UUID) -> int:
-        """Destroy every data key of an owner; returns how many. Irreversible."""
+    async def shred(
+        self,
+        db: AsyncSession,
+        owner_type: str,
+        owner_id: uuid.UUID,
+        *,
+        after_commit: Callable[[Callable[[], None]], None],
+    ) -> int:
+        """Destroy every data key of an owner; returns how many. Irreversible. This
+        process forgets the keys (`after_commit`) only once the shred has committed: a
+        concurrent seal's reservation, kept at its commit, could otherwise outlive it."""
         result = await db.execute(
             delete(DataKey)
             .where(DataKey.owner_type == owner_type, DataKey.owner_id == owner_id)
             .returning(DataKey.id)
         )
         destroyed = list(result.scalars())
-        self._reserved.pop((owner_type, owner_id), None)
-        for dek_id in destroyed:
-            self._cache.pop(dek_id, None)
+        after_commit(partial(self._forget, (owner_type, owner_id), destroyed))
         return len(destroyed)
+
+    def _forget(self, owner: tuple[str, uuid.UUID], dek_ids: list[uuid.UUID]) -> None:
+        self._reserved.pop(owner, None)
+        for dek_id in dek_ids:
+            self._cache.pop(dek_id, None)
 
     async def _current_key(
         self,
@@ -150,7 +170,12 @@ class Envelope:
         owner = (owner_type, owner_id)
         reservation = self._reserved.get(owner)
         if reservation is not None and reservation.take(uses):
-            return reservation.dek_id, reservation.aead
+            if await db.scalar(_KEY_EXISTS, {"id": reservation.dek_id}) is not None:
+                return reservation.dek_id, reservation.aead
+            # Shredded since the block was reserved (by this process or another).
+            if self._reserved.get(owner) is reservation:
+                del self._reserved[owner]
+            self._cache.pop(reservation.dek_id, None)
         row = await db.scalar(
             select(DataKey)
             .where(
@@ -160,7 +185,9 @@ class Envelope:
             )
             .order_by(DataKey.created_at.desc())
             .limit(1)
-            .with_for_update()
+            # Only `uses` and `retired_at` change: seals holding the key (FOR KEY
+            # SHARE) need not wait for this, and this not for them.
+            .with_for_update(key_share=True)
         )
         if row is None or row.uses + uses > self._max_uses:
             if row is not None:
