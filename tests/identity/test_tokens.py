@@ -118,7 +118,7 @@ def test_hs256_signed_with_the_public_key_is_refused(
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     header = _b64({"alg": "HS256", "typ": "JWT", "kid": keys.active_kid})
-    payload = _b64(claims)
+    payload = _b64(dict(claims))
     import hashlib
     import hmac
 
@@ -176,3 +176,13 @@ def test_missing_or_corrupt_key_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SigningKeyError, match="not a valid key file"):
         SigningKeys.load(tmp_path / "bad.json")
+
+
+def test_a_caller_cannot_change_the_remembered_claims(signer: TokenSigner) -> None:
+    """Every caller is handed the claims remembered for a token: one that could edit
+    them would change what the next request is told (its session, its expiry)."""
+    token = issue(signer, sid="s-1")
+    claims = signer.verify(token, audience=ACCESS_AUDIENCE)
+    with pytest.raises(TypeError):
+        claims["sid"] = "someone-else's"  # type: ignore[index]
+    assert signer.verify(token, audience=ACCESS_AUDIENCE)["sid"] == "s-1"

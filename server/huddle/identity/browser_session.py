@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request
@@ -110,7 +111,7 @@ def session_id_of(rt: Runtime, access_token: str) -> uuid.UUID:
     return _session_id(rt.tokens.verify(access_token, audience=ACCESS_AUDIENCE))
 
 
-def _session_id(claims: dict[str, Any]) -> uuid.UUID:
+def _session_id(claims: Mapping[str, Any]) -> uuid.UUID:
     try:
         return uuid.UUID(claims["sid"])
     except (KeyError, ValueError, TypeError):

@@ -11,9 +11,11 @@ import json
 import secrets
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jwt
@@ -104,8 +106,9 @@ class TokenSigner:
         self._issuer = issuer
         self._clock = clock
         self._public = {kid: key.public_key() for kid, key in keys.private_keys.items()}
-        # (token, audience) -> claims of tokens whose signature verified (see verify).
-        self._verified: dict[tuple[str, str], dict[str, Any]] = {}
+        # (token, audience) -> claims of tokens whose signature verified (see verify),
+        # read-only: every caller is handed the same object.
+        self._verified: dict[tuple[str, str], Mapping[str, Any]] = {}
 
     def issue(self, *, audience: str, subject: uuid.UUID, ttl: timedelta, **claims: str) -> str:
         now = self._clock.now()
@@ -123,14 +126,14 @@ class TokenSigner:
             payload, self._keys.private_keys[kid], algorithm=ALGORITHM, headers={"kid": kid}
         )
 
-    def verify(self, token: str, *, audience: str) -> dict[str, Any]:
-        """Return the claims of a valid token for `audience`, else raise Unauthorized.
-        A token whose signature and claims checked out once is not parsed again (every
-        request and WebSocket frame presents one; decoding it cost ~0.3 ms), but its
-        times are checked against the clock on every call."""
+    def verify(self, token: str, *, audience: str) -> Mapping[str, Any]:
+        """Return the claims of a valid token for `audience` (read-only), else raise
+        Unauthorized. A token whose signature and claims checked out once is not parsed
+        again (every request and WebSocket frame presents one; decoding it cost
+        ~0.3 ms), but its times are checked against the clock on every call."""
         claims = self._verified.get((token, audience))
         if claims is None:
-            claims = _shared_strings(self._decode(token, audience))
+            claims = MappingProxyType(_shared_strings(self._decode(token, audience)))
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()
             self._verified[(token, audience)] = claims
@@ -161,7 +164,7 @@ class TokenSigner:
             raise Unauthorized("The access token is not valid.", code="invalid_token") from None
         return claims
 
-    def _check_times(self, claims: dict[str, Any]) -> None:
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock.now()
         try:
             issued = datetime.fromtimestamp(int(claims["iat"]), now.tzinfo)
