@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 log = logging.getLogger("huddle.events")
@@ -29,33 +29,6 @@ class Event:
     payload: dict[str, Any]
 
 
-class Flag:
-    """Set once, never cleared; awaitable. An asyncio.Event keeps a deque of waiters
-    from the start, and every idle socket holds one of these: a single future made on
-    the first wait costs less."""
-
-    __slots__ = ("_future", "_set")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._future: asyncio.Future[None] | None = None
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def set(self) -> None:
-        self._set = True
-        if self._future is not None and not self._future.done():
-            self._future.set_result(None)
-
-    async def wait(self) -> None:
-        if self._set:
-            return
-        if self._future is None:
-            self._future = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._future)
-
-
 @dataclass(eq=False, slots=True)
 class Subscription:
     """One listener's bounded buffer of events. `missed` is set once events were
@@ -68,7 +41,7 @@ class Subscription:
 
     user_id: uuid.UUID
     buffer: int = SUBSCRIBER_BUFFER
-    missed: Flag = field(default_factory=Flag)
+    missed: bool = False
     on_missed: Callable[[], None] | None = None
     _events: deque[Event] | None = None
     _arrived: asyncio.Future[None] | None = None
@@ -91,13 +64,6 @@ class Subscription:
                 await self._arrived
             finally:
                 self._arrived = None
-        return self._take()
-
-    def next_nowait(self) -> Event | None:
-        return self._take() if self._events else None
-
-    def _take(self) -> Event:
-        assert self._events
         event = self._events.popleft()
         if not self._events:
             self._events = None
@@ -105,9 +71,9 @@ class Subscription:
 
     def cut_off(self) -> None:
         """Events were (or may have been) missed: the listener must resume."""
-        if self.missed.is_set():
+        if self.missed:
             return
-        self.missed.set()
+        self.missed = True
         if self.on_missed is not None:
             self.on_missed()
 

@@ -75,6 +75,24 @@ async def next_event(subscription: Subscription) -> Event:
     return await within(subscription.next())
 
 
+async def cut_off(subscription: Subscription) -> None:
+    """Wait until the subscription is told to resume, as a connection hears it."""
+    told = asyncio.Event()
+    subscription.on_missed = told.set
+    if not subscription.missed:
+        await within(told.wait())
+
+
+async def nothing_else_came(
+    bus: RedisBus, recipient: uuid.UUID, *subscriptions: Subscription
+) -> None:
+    """Each subscription's next event is a marker published after everything else by
+    `bus`: one publisher's events arrive in order, so nothing else was waiting."""
+    await bus.publish([marker := event("typing", recipient)])
+    for subscription in subscriptions:
+        assert await next_event(subscription) == marker
+
+
 def event(kind: str, *recipients: uuid.UUID, **payload: Any) -> Event:
     return Event(kind, frozenset(recipients), {"conversation_id": str(uuid.uuid4()), **payload})
 
@@ -153,9 +171,9 @@ async def test_instances_share_events_and_only_recipients_receive_them(buses) ->
     # One publisher's events reach a subscriber in order: when Bob's arrives on A,
     # Alice's arrived before it, so had it been offered to Bob it would come first.
     assert await next_event(bob_on_a) == typing
-    assert bob_on_b.next_nowait() == typing
-    for subscription in (alice_on_a, bob_on_a, bob_on_b):
-        assert subscription.next_nowait() is None
+    assert await next_event(bob_on_b) == typing
+    await nothing_else_came(b, alice, alice_on_a)
+    await nothing_else_came(b, bob, bob_on_a, bob_on_b)
 
 
 async def test_a_batch_arrives_in_order(buses) -> None:  # type: ignore[no-untyped-def]
@@ -173,14 +191,10 @@ async def test_a_local_publish_is_delivered_locally_once(buses) -> None:  # type
     alice_on_a, alice_on_b = a.subscribe(alice), b.subscribe(alice)
     mine = event("message.created", alice, revision=1)
     await a.publish([mine])
-    assert alice_on_a.next_nowait() == mine  # at once, no round trip through Redis
-    assert await next_event(alice_on_b) == mine  # and it did go through Redis
-
-    marker = event("typing", alice)
-    await b.publish([marker])
-    # A's own copy reached A's subscriber before the marker did, and was dropped.
-    assert await next_event(alice_on_a) == marker
-    assert alice_on_a.next_nowait() is None
+    assert await next_event(alice_on_a) == mine
+    assert await next_event(alice_on_b) == mine  # it did go through Redis
+    # A's own copy reached A's subscriber before B's marker did, and was dropped.
+    await nothing_else_came(b, alice, alice_on_a)
 
 
 async def test_unsubscribed_listeners_receive_nothing(buses) -> None:  # type: ignore[no-untyped-def]
@@ -190,7 +204,9 @@ async def test_unsubscribed_listeners_receive_nothing(buses) -> None:  # type: i
     a.unsubscribe(gone)
     await b.publish([first := event("typing", alice)])
     assert await next_event(staying) == first
-    assert gone.next_nowait() is None
+    # Delivered to A's subscribers all at once: had `gone` been one, it would be waiting.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(gone.next(), 0.2)
 
 
 async def test_malformed_messages_are_skipped_and_the_bus_carries_on(buses, admin) -> None:  # type: ignore[no-untyped-def]
@@ -217,7 +233,7 @@ async def test_a_killed_connection_is_replaced_and_local_listeners_resume(buses,
     assert await admin.client_kill_filter(_id=connection["id"]) == 1
 
     # The wake-up comes once A has subscribed again: events may have been missed.
-    await within(alice_on_a.missed.wait())
+    await cut_off(alice_on_a)
     assert a.outages == 1
     assert a.connected
     assert await a.problem() is None
@@ -225,7 +241,7 @@ async def test_a_killed_connection_is_replaced_and_local_listeners_resume(buses,
     fresh = a.subscribe(alice)
     await b.publish([live := event("message.created", alice, revision=2)])
     assert await next_event(fresh) == live
-    assert not fresh.missed.is_set()
+    assert not fresh.missed
 
 
 async def test_while_redis_is_unreachable_local_delivery_goes_on_and_all_resume_after(  # type: ignore[no-untyped-def]
@@ -242,15 +258,15 @@ async def test_while_redis_is_unreachable_local_delivery_goes_on_and_all_resume_
     local = event("message.created", alice, revision=3)
     with pytest.raises(RedisError):
         await a.publish([local])  # the caller logs it; the change is committed already
-    assert before.next_nowait() == local
-    assert during.next_nowait() == local
+    assert await next_event(before) == local
+    assert await next_event(during) == local
 
     await forwarder.restore()
     await within(a.wait_connected())
     assert await a.problem() is None
     for subscription in (before, during):  # also the one opened during the outage
-        await within(subscription.missed.wait())
-    assert not a.subscribe(alice).missed.is_set()
+        await cut_off(subscription)
+    assert not a.subscribe(alice).missed
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -48,6 +48,8 @@ class SignedIn:
     actor: Actor
     # The organization requires MFA and this session has not proven a second factor yet.
     needs_mfa_enrolment: bool
+    # When the access token expires (seconds since the epoch): a socket must replace it.
+    token_expires_at: float
 
 
 def normalize_email(email: str) -> str:
@@ -181,7 +183,11 @@ async def authenticate(
         checked = await _check_in_database(rt, session_id, user_id, context, now, activity)
         if not checked.needs_mfa_enrolment:  # enrolling changes it; a few requests only
             rt.sessions.remember(checked, checked_in_epoch=epoch)
-    return SignedIn(checked.actor(context), needs_mfa_enrolment=checked.needs_mfa_enrolment)
+    return SignedIn(
+        checked.actor(context),
+        needs_mfa_enrolment=checked.needs_mfa_enrolment,
+        token_expires_at=float(claims["exp"]),
+    )
 
 
 async def _check_in_database(

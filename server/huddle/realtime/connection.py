@@ -25,7 +25,6 @@ from huddle.actor import Actor, RequestContext
 from huddle.errors import Forbidden, HuddleError, Unauthorized
 from huddle.events import Subscription
 from huddle.identity import service as identity
-from huddle.identity.tokens import ACCESS_AUDIENCE
 from huddle.messaging import conversations
 from huddle.messaging import service as messaging
 from huddle.realtime import protocol
@@ -153,7 +152,6 @@ class Connection:
         """Check a token (also a refresh of it mid-connection). Connecting, reconnecting
         and replacing a token are things a client does by itself: not activity."""
         try:
-            claims = self.rt.tokens.verify(token, audience=ACCESS_AUDIENCE)
             signed_in = await identity.authenticate(
                 self.rt, token, self._context(), activity=activity
             )
@@ -170,7 +168,7 @@ class Connection:
                 protocol.error("user_changed", "A connection belongs to one user."),
             )
         self.actor, self.token = signed_in.actor, token
-        self.token_expires_at = float(claims["exp"])
+        self.token_expires_at = signed_in.token_expires_at
 
     def _context(self) -> RequestContext:
         client = self.socket.client
@@ -191,7 +189,7 @@ class Connection:
         delivery = asyncio.create_task(self._deliver_events(subscription))
         delivery.add_done_callback(self._delivery_ended)
         subscription.on_missed = self._events_missed
-        if subscription.missed.is_set():
+        if subscription.missed:
             self._events_missed()
         self._arm_session_check()
         try:
