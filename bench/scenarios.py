@@ -364,6 +364,7 @@ def resume(stage: Stage) -> dict[str, Any]:
         outage.wait_ready(SETUP_TIMEOUT_SECONDS)
         outage.go()
         [sent] = outage.results(SETUP_TIMEOUT_SECONDS)
+        profile = _profile(stage, "resume")
         clients.signals.reconnect_at.value = time.monotonic()
         clients.signals.reconnect.set()
         results = clients.results(SETUP_TIMEOUT_SECONDS * 2)
@@ -386,4 +387,5 @@ def resume(stage: Stage) -> dict[str, Any]:
         "conversations_left_behind": behind,
         "messages_replayed": sum(r["messages_replayed"] for r in results),
         "failures": failures,
+        "profile": profile.summary(AUDIT_MARKER) if profile else None,
     }

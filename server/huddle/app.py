@@ -26,8 +26,8 @@ from huddle.messaging.routes import CONTROLLERS as MESSAGING_CONTROLLERS
 from huddle.notify import outbox, senders
 from huddle.notify.routes import CONTROLLERS as NOTIFY_CONTROLLERS
 from huddle.observability import RequestTracking
-from huddle.realtime.catch_ups import CatchUps
 from huddle.realtime.routes import browser_realtime, realtime
+from huddle.realtime.shared_reads import SharedReads
 from huddle.runtime import Runtime
 from huddle.tasks.routes import CONTROLLERS as TASK_CONTROLLERS
 from huddle.webclient import web_client_router
@@ -90,7 +90,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         ),
         request_max_body_size=MAX_REQUEST_BODY_BYTES,
         logging_config=None,
-        state=State({"runtime": runtime, "catch_ups": CatchUps(runtime)}),
+        state=State({"runtime": runtime, "reads": SharedReads.build(runtime)}),
     )
     # Outside the router (not route middleware) so 404/405 answers are tracked too.
     app.asgi_handler = RequestTracking(

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from huddle.runtime import Runtime
 
 log = logging.getLogger("huddle.unit_of_work")
+
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
 
 
 @dataclass(slots=True)
@@ -167,6 +170,31 @@ async def unit_of_work(
     await after_commit(rt, [uow])
     if uow.error_after_commit is not None:
         raise uow.error_after_commit
+
+
+async def for_each_reader(
+    rt: Runtime,
+    requests: Sequence[Request],
+    reader_of: Callable[[Request], Actor],
+    read: Callable[[UnitOfWork, Request], Awaitable[Answer]],
+) -> list[Answer | HuddleError]:
+    """Several people's reads in one unit of work (one transaction, one audit append):
+    each checked and audited as its own reader; a refusal answers that request only.
+    For reads many sockets make at once (realtime/shared_reads.py)."""
+    answers: list[Answer | HuddleError] = []
+    async with unit_of_work(rt) as uow:
+        for request in requests:
+            uow.act_as(reader_of(request))
+            try:
+                answers.append(await read(uow, request))
+            except HuddleError as refused:
+                answers.append(refused)
+    return answers
+
+
+def the_asker(actor: Actor) -> Actor:
+    """`reader_of` for requests that are just who asks."""
+    return actor
 
 
 async def keep_records(rt: Runtime, records: list[AuditRecord]) -> None:

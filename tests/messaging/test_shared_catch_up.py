@@ -1,5 +1,5 @@
 """Live delivery reads several people's catch-ups in one transaction
-(messaging.changes_since_many, used by realtime/catch_ups.py): each reader still gets
+(messaging.changes_since_many, used by realtime/shared_reads.py): each reader still gets
 only what they may see, each read is audited as that reader, and one refusal answers
 only its own request."""
 
@@ -18,7 +18,7 @@ from huddle.messaging import service as messaging
 from huddle.messaging.service import CatchUp
 from huddle.protect.keyring import KeyringError
 from huddle.protect.models import AuditEvent
-from huddle.realtime.catch_ups import CatchUps, ReaderStopped
+from huddle.realtime.shared_reads import ReaderStopped, SharedRead
 from tests.conftest import sign_in
 from tests.messaging.conftest import Thread
 from tests.messaging.test_messages import send, start_patient_thread
@@ -91,13 +91,13 @@ async def test_a_read_that_breaks_the_shared_transaction_fails_only_its_own_aske
     pcp, care_manager, patient = [
         await actor_of(thread, role) for role in (Role.PCP, Role.CARE_MANAGER, Role.PATIENT)
     ]
-    catch_ups = CatchUps(thread.server.rt)
+    catch_ups = SharedRead(thread.server.rt, messaging.changes_since_many)
 
     answers = await asyncio.gather(  # queued together: one batch
-        catch_ups.changes_since(pcp, broken, 0, 200),
-        catch_ups.changes_since(care_manager, healthy, 0, 200),
-        catch_ups.changes_since(patient, broken, 0, 200),
-        catch_ups.changes_since(patient, healthy, 0, 200),
+        catch_ups.read(CatchUp(pcp, broken, 0, 200)),
+        catch_ups.read(CatchUp(care_manager, healthy, 0, 200)),
+        catch_ups.read(CatchUp(patient, broken, 0, 200)),
+        catch_ups.read(CatchUp(patient, healthy, 0, 200)),
         return_exceptions=True,
     )
 
@@ -128,18 +128,18 @@ async def test_askers_are_answered_when_the_shared_reader_is_cancelled(thread: T
     conversation = uuid.UUID(await start_patient_thread(thread))
     assert (await send(thread, conversation, Role.PCP, "first")).status_code == 201
     pcp = await actor_of(thread, Role.PCP)
-    catch_ups = CatchUps(thread.server.rt)
+    catch_ups = SharedRead(thread.server.rt, messaging.changes_since_many)
 
-    asking = asyncio.ensure_future(catch_ups.changes_since(pcp, conversation, 0, 200))
+    asking = asyncio.ensure_future(catch_ups.read(CatchUp(pcp, conversation, 0, 200)))
     await asyncio.sleep(0)  # the ask is queued; its reader has not run yet
     (reader,) = [
         task
         for task in asyncio.all_tasks()
-        if task.get_coro().__qualname__ == "CatchUps._read_all"  # type: ignore[union-attr]
+        if task.get_coro().__qualname__ == "SharedRead._read_all"  # type: ignore[union-attr]
     ]
     reader.cancel()
 
     with pytest.raises(ReaderStopped):
         await asyncio.wait_for(asking, 10)
-    views, _ = await asyncio.wait_for(catch_ups.changes_since(pcp, conversation, 0, 200), 10)
+    views, _ = await asyncio.wait_for(catch_ups.read(CatchUp(pcp, conversation, 0, 200)), 10)
     assert [v.body for v in views] == ["first"]

@@ -1,6 +1,6 @@
 """A conversation the server cannot read (a message under a data key whose KEK the
 keyring lacks: not a HuddleError) must not take the others down with it when their
-catch-ups share one batch (realtime/catch_ups.py)."""
+catch-ups share one batch (realtime/shared_reads.py)."""
 
 from __future__ import annotations
 

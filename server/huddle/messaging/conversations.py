@@ -4,15 +4,16 @@ and the events that are not messages (typing, presence)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from huddle.actor import Actor, Role
 from huddle.care import service as care
-from huddle.errors import Conflict, Forbidden, Invalid
+from huddle.errors import Conflict, Forbidden, HuddleError, Invalid
 from huddle.events import Event
 from huddle.identity.models import User
 from huddle.messaging.access import joined_conversation, participant_ids, reader_for
@@ -21,7 +22,16 @@ from huddle.protect import policy
 from huddle.protect.audit import Action
 from huddle.protect.policy import PatientAction, Sensitivity
 from huddle.runtime import Runtime
-from huddle.unit_of_work import UnitOfWork, unit_of_work
+from huddle.unit_of_work import UnitOfWork, for_each_reader, the_asker, unit_of_work
+
+_REVISIONS = (
+    select(Conversation.id, Conversation.last_revision)
+    .join(Participant, Participant.conversation_id == Conversation.id)
+    .where(
+        Participant.user_id == bindparam("user_id"),
+        Conversation.organization_id == bindparam("organization_id"),
+    )
+)
 
 
 class ConversationKind(StrEnum):
@@ -182,18 +192,19 @@ async def announce_presence(rt: Runtime, actor: Actor, status: str) -> None:
         )
 
 
-async def revisions(rt: Runtime, actor: Actor) -> dict[uuid.UUID, int]:
-    """Each of the caller's conversations and its last revision (no content)."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        rows = await uow.db.execute(
-            select(Conversation.id, Conversation.last_revision)
-            .join(Participant, Participant.conversation_id == Conversation.id)
-            .where(
-                Participant.user_id == actor.user_id,
-                Conversation.organization_id == actor.organization_id,
-            )
-        )
-        return {conversation_id: revision for conversation_id, revision in rows}
+async def revisions_many(
+    rt: Runtime, actors: Sequence[Actor]
+) -> list[dict[uuid.UUID, int] | HuddleError]:
+    """Each person's conversations and their last revisions (no content), in one
+    transaction: the starting cursors of sockets connecting at once."""
+    return await for_each_reader(rt, actors, the_asker, _revisions)
+
+
+async def _revisions(uow: UnitOfWork, actor: Actor) -> dict[uuid.UUID, int]:
+    rows = await uow.db.execute(
+        _REVISIONS, {"user_id": actor.user_id, "organization_id": actor.organization_id}
+    )
+    return {conversation_id: revision for conversation_id, revision in rows}
 
 
 async def _check_members(

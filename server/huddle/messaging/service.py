@@ -37,7 +37,7 @@ from huddle.protect.audit import Action
 from huddle.protect.crypto import Binding
 from huddle.protect.policy import Sensitivity
 from huddle.runtime import Runtime
-from huddle.unit_of_work import UnitOfWork, unit_of_work
+from huddle.unit_of_work import UnitOfWork, for_each_reader, unit_of_work
 
 OWNER_TYPE = "conversation"
 MAX_BODY_CHARS = 10_000
@@ -323,15 +323,11 @@ async def changes_since_many(
     """changes_since for several readers in one transaction with one audit append (live
     delivery to many sockets at once). Each reader is checked and audited as
     themselves; a refusal answers that request only."""
-    answers: list[tuple[list[MessageView], int] | HuddleError] = []
-    async with unit_of_work(rt) as uow:
-        for request in requests:
-            uow.act_as(request.actor)
-            try:
-                answers.append(await _changes_since(uow, request))
-            except HuddleError as refused:
-                answers.append(refused)
-    return answers
+    return await for_each_reader(rt, requests, _reader_of, _changes_since)
+
+
+def _reader_of(request: CatchUp) -> Actor:
+    return request.actor
 
 
 async def _changes_since(uow: UnitOfWork, request: CatchUp) -> tuple[list[MessageView], int]:

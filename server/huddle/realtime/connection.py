@@ -5,7 +5,7 @@ until any of them ends the connection.
 Delivery never trusts the bus for content. An event only says "conversation X changed
 at revision R"; the connection then reads everything after the last revision it
 delivered (the same audited query a resuming client uses, shared with the process's
-other sockets in one transaction: catch_ups.py), so nothing is missed, nothing is sent
+other sockets in one transaction: shared_reads.py), so nothing is missed, nothing is sent
 twice, and order is by revision.
 """
 
@@ -27,8 +27,9 @@ from huddle.events import Subscription
 from huddle.identity import service as identity
 from huddle.messaging import conversations
 from huddle.messaging import service as messaging
+from huddle.messaging.service import CatchUp
 from huddle.realtime import protocol
-from huddle.realtime.catch_ups import CatchUps
+from huddle.realtime.shared_reads import SharedReads
 from huddle.realtime.task_feed import TaskFeed
 from huddle.runtime import Runtime
 
@@ -65,8 +66,8 @@ class Connection:
         "_session_timer",
         "_stopped_by",
         "actor",
-        "catch_ups",
         "delivered",
+        "reads",
         "rt",
         "socket",
         "tasks",
@@ -74,15 +75,15 @@ class Connection:
         "token_expires_at",
     )
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, catch_ups: CatchUps) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, reads: SharedReads) -> None:
         self.socket = socket
         self.rt = rt
-        self.catch_ups = catch_ups
+        self.reads = reads
         self.actor: Actor | None = None
         self.token = ""
         self.token_expires_at = 0.0
         self.delivered: dict[uuid.UUID, int] = {}
-        self.tasks = TaskFeed(rt, self._send)
+        self.tasks = TaskFeed(rt, self._send, reads.task_revisions)
         self._send_lock = asyncio.Lock()
         self._delivery_lock = asyncio.Lock()
         self._allowance = FRAME_BURST
@@ -106,7 +107,7 @@ class Connection:
             assert self.actor is not None
             subscription = self.rt.events.subscribe(self.actor.user_id)
             try:
-                self.delivered = await conversations.revisions(self.rt, self.actor)
+                self.delivered = await self.reads.revisions.read(self.actor)
                 await self._send(
                     protocol.encode(
                         "ready",
@@ -389,14 +390,8 @@ class Connection:
         async with self._delivery_lock:
             pending = list(dict.fromkeys(conversation_ids))
             while pending:
-                answers = await asyncio.gather(
-                    *(
-                        self.catch_ups.changes_since(
-                            actor, c, self.delivered.get(c, 0), CATCH_UP_PAGE
-                        )
-                        for c in pending
-                    ),
-                    return_exceptions=True,
+                answers = await self.reads.catch_ups.read_each(
+                    [CatchUp(actor, c, self.delivered.get(c, 0), CATCH_UP_PAGE) for c in pending]
                 )
                 unfinished = []
                 for conversation_id, answer in zip(pending, answers, strict=True):

@@ -15,22 +15,22 @@ from litestar import WebSocket, websocket
 
 from huddle.identity.browser_session import ACCESS_COOKIE
 from huddle.realtime import protocol
-from huddle.realtime.catch_ups import CatchUps
 from huddle.realtime.connection import Closing, Connection
+from huddle.realtime.shared_reads import SharedReads
 from huddle.runtime import Runtime
 
 
 @websocket("/ws")
 async def realtime(socket: WebSocket[Any, Any, Any]) -> None:
     """Authenticate in the first frame, then resume, send, read, type; receive events."""
-    await Connection(socket, socket.app.state.runtime, socket.app.state.catch_ups).run()
+    await Connection(socket, socket.app.state.runtime, socket.app.state.reads).run()
 
 
 @websocket("/api/v1/ws")
 async def browser_realtime(socket: WebSocket[Any, Any, Any]) -> None:
     """The browser's socket: authenticated by the session cookie on the upgrade."""
     state = socket.app.state
-    await CookieConnection(socket, state.runtime, state.catch_ups).run()
+    await CookieConnection(socket, state.runtime, state.reads).run()
 
 
 class CookieConnection(Connection):
@@ -40,8 +40,8 @@ class CookieConnection(Connection):
 
     __slots__ = ("cookie_token",)
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, catch_ups: CatchUps) -> None:
-        super().__init__(socket, rt, catch_ups)
+    def __init__(self, socket: WebSocket[Any, Any, Any], rt: Runtime, reads: SharedReads) -> None:
+        super().__init__(socket, rt, reads)
         has_origin = socket.headers.get("origin") is not None
         self.cookie_token = socket.cookies.get(ACCESS_COOKIE) if has_origin else None
 

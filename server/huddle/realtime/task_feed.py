@@ -17,6 +17,7 @@ import msgspec
 
 from huddle.actor import Actor
 from huddle.realtime import protocol
+from huddle.realtime.shared_reads import SharedRead
 from huddle.runtime import Runtime
 from huddle.tasks import service as tasks
 from huddle.tasks.states import frame_for
@@ -25,17 +26,23 @@ PAGE = 200
 
 
 class TaskFeed:
-    __slots__ = ("_lock", "_send", "delivered", "rt")
+    __slots__ = ("_lock", "_revisions", "_send", "delivered", "rt")
 
-    def __init__(self, rt: Runtime, send: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        send: Callable[[str], Awaitable[None]],
+        revisions: SharedRead[Actor, int],
+    ) -> None:
         self.rt = rt
         self._send = send
+        self._revisions = revisions
         self.delivered = 0
         self._lock = asyncio.Lock()
 
     async def start(self, actor: Actor) -> int:
         """Follow tasks from the organization's current revision (nothing replayed)."""
-        self.delivered = await tasks.task_revision(self.rt, actor)
+        self.delivered = await self._revisions.read(actor)
         return self.delivered
 
     async def resume(self, actor: Actor, revision: int) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import Select, func, or_, select, update
 
 from huddle.actor import Actor, Role
 from huddle.care import service as care
-from huddle.errors import Conflict, Forbidden, Invalid, NotFound
+from huddle.errors import Conflict, Forbidden, HuddleError, Invalid, NotFound
 from huddle.identity.models import User
 from huddle.messaging.access import joined_conversation
 from huddle.messaging.models import Message
@@ -46,7 +46,7 @@ from huddle.tasks.states import (
     check_transition,
 )
 from huddle.tasks.views import TaskView, task_view
-from huddle.unit_of_work import UnitOfWork, unit_of_work
+from huddle.unit_of_work import UnitOfWork, for_each_reader, the_asker, unit_of_work
 
 MAX_PAGE = 200
 # Status changes only the task's assignee makes.
@@ -219,10 +219,14 @@ async def backlog_since(rt: Runtime, actor: Actor, revision: int, limit: int) ->
         return backlog or 0, await changes.current_revision(uow, actor.organization_id)
 
 
-async def task_revision(rt: Runtime, actor: Actor) -> int:
-    """The organization's last task revision (no content): a client's starting cursor."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        return await changes.current_revision(uow, actor.organization_id)
+async def task_revisions_many(rt: Runtime, actors: Sequence[Actor]) -> list[int | HuddleError]:
+    """Each person's organization's last task revision (no content), in one transaction:
+    the starting cursors of sockets connecting at once."""
+    return await for_each_reader(rt, actors, the_asker, _task_revision)
+
+
+async def _task_revision(uow: UnitOfWork, actor: Actor) -> int:
+    return await changes.current_revision(uow, actor.organization_id)
 
 
 # ----------------------------------------------------------------------- changing

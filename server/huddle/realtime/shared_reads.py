@@ -1,0 +1,145 @@
+"""Reads for many sockets, shared: what every socket of this process asks at the same
+time — a catch-up on a conversation, its cursors when it connects — is queued here, and
+whatever is queued is read in one transaction with one audit append, each request
+checked and audited as its own reader (the `*_many` service functions).
+
+A message to a thread of three reaches three sockets, and a thousand clients coming
+back after an outage each ask for their cursors and their catch-ups; read one by one,
+each was a transaction, taking SQLite's write lock (or a PostgreSQL connection) and the
+audit chain's head. Batching needs no timer: while one batch is read, the next queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from huddle.actor import Actor
+from huddle.errors import HuddleError
+from huddle.messaging import conversations
+from huddle.messaging import service as messaging
+from huddle.messaging.service import CatchUp, MessageView
+from huddle.runtime import Runtime
+from huddle.tasks import service as tasks
+
+log = logging.getLogger("huddle.realtime")
+
+# Requests read in one transaction at most; the rest wait for the next.
+MAX_BATCH = 64
+
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
+ReadMany = Callable[[Runtime, Sequence[Request]], Awaitable[Sequence[Answer | HuddleError]]]
+
+
+class SharedRead(Generic[Request, Answer]):
+    """One kind of read (`read_many`: a service function answering several readers in
+    one transaction, a refusal answering its own request only), batched."""
+
+    def __init__(self, rt: Runtime, read_many: ReadMany[Request, Answer]) -> None:
+        self._rt = rt
+        self._read_many = read_many
+        self._queue: list[tuple[Request, asyncio.Future[Answer]]] = []
+        self._reading: list[tuple[Request, asyncio.Future[Answer]]] = []  # being read
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self, request: Request) -> Answer:
+        """As the service function would answer this request alone (or raise for it)."""
+        return await self._ask(request)
+
+    async def read_each(self, requests: Sequence[Request]) -> list[Answer | BaseException]:
+        """Several requests queued together (so they share batches): each one's answer,
+        or what it raised."""
+        return await asyncio.gather(*(self._ask(r) for r in requests), return_exceptions=True)
+
+    def _ask(self, request: Request) -> asyncio.Future[Answer]:
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._queue.append((request, future))
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_all())
+            self._reader.add_done_callback(self._reader_ended)
+        return future
+
+    async def _read_all(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            # Skip askers that went away (their sockets closed).
+            self._reading = [(request, future) for request, future in batch if not future.done()]
+            if self._reading:
+                await self._answer(self._reading)
+        self._reading = []
+
+    def _reader_ended(self, reader: asyncio.Task[None]) -> None:
+        """However the reader ended (cancelled, even before it ran, or broken), nobody
+        may wait for it forever: their sockets would go on without live delivery. A
+        successor reader (started since) takes the queue; this one's batch is lost."""
+        if not reader.cancelled() and (error := reader.exception()) is not None:
+            log.error("shared socket reads failed", exc_info=error)
+        stranded, self._reading = self._reading, []
+        if reader is self._reader:
+            stranded, self._queue = stranded + self._queue, []
+        for _, future in stranded:
+            if not future.done():
+                future.set_exception(ReaderStopped("Shared socket reads stopped."))
+
+    async def _answer(self, waiting: list[tuple[Request, asyncio.Future[Answer]]]) -> None:
+        answers: Sequence[Answer | Exception]
+        try:
+            answers = await self._read_many(self._rt, [request for request, _ in waiting])
+        except HuddleError as failed:  # e.g. no database turn: the same for every asker
+            answers = [_copy_of(failed) for _ in waiting]
+        except Exception as failed:
+            # One request broke the shared transaction (a bug, a key the keyring lacks,
+            # a database error): read each alone, so only its own asker gets the error.
+            if len(waiting) == 1:
+                answers = [failed]
+            else:
+                answers = [await self._read_alone(request) for request, _ in waiting]
+        for (_, future), answer in zip(waiting, answers, strict=True):
+            if future.done():
+                continue
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    async def _read_alone(self, request: Request) -> Answer | Exception:
+        try:
+            (answer,) = await self._read_many(self._rt, [request])
+        except Exception as failed:
+            return failed
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
+class SharedReads:
+    """The process's shared socket reads, one of each kind."""
+
+    catch_ups: SharedRead[CatchUp, tuple[list[MessageView], int]]
+    # A connecting socket's starting cursors.
+    revisions: SharedRead[Actor, dict[uuid.UUID, int]]
+    task_revisions: SharedRead[Actor, int]
+
+    @classmethod
+    def build(cls, rt: Runtime) -> SharedReads:
+        return cls(
+            catch_ups=SharedRead(rt, messaging.changes_since_many),
+            revisions=SharedRead(rt, conversations.revisions_many),
+            task_revisions=SharedRead(rt, tasks.task_revisions_many),
+        )
+
+
+class ReaderStopped(RuntimeError):
+    """The batch reader ended before answering (cancelled at shutdown, or broken)."""
+
+
+def _copy_of(error: HuddleError) -> HuddleError:
+    """The same error as an object of its own: one exception raised in many sockets'
+    tasks would collect all their tracebacks."""
+    copy = type(error).__new__(type(error), *error.args)
+    copy.__dict__.update(error.__dict__)
+    return copy
