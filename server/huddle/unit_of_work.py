@@ -110,10 +110,14 @@ class UnitOfWork:
         self.kept_on_failure.append(record)
         return error
 
-    def act_as(self, actor: Actor) -> None:
-        """Audit what follows as `actor`: for a unit that does several people's reads
-        (live delivery to many sockets), each checked and audited as its reader."""
-        self.actor, self.context = actor, actor.context
+    def act_as(self, who: Actor | RequestContext) -> None:
+        """Audit what follows as `who` (an actor, or a request not yet signed in): for a
+        unit that does several people's reads (sockets connecting, live delivery to many
+        sockets), each checked and audited as its reader."""
+        if isinstance(who, Actor):
+            self.actor, self.context = who, who.context
+        else:
+            self.actor, self.context = None, who
 
     def publish_after_commit(self, event: Event) -> None:
         self.events.append(event)
@@ -175,7 +179,7 @@ async def unit_of_work(
 async def for_each_reader(
     rt: Runtime,
     requests: Sequence[Request],
-    reader_of: Callable[[Request], Actor],
+    reader_of: Callable[[Request], Actor | RequestContext],
     read: Callable[[UnitOfWork, Request], Awaitable[Answer]],
 ) -> list[Answer | HuddleError]:
     """Several people's reads in one unit of work (one transaction, one audit append):

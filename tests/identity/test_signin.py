@@ -3,14 +3,19 @@ session limits, throttling and lockout, and the security events each leaves."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from huddle.actor import Role
+from huddle.actor import RequestContext, Role
 from huddle.config import PasswordHashing
+from huddle.errors import Unauthorized
+from huddle.identity import service as identity
 from huddle.identity.models import User
+from huddle.identity.session_cache import CheckedSession
+from huddle.identity.tokens import ACCESS_AUDIENCE
 from huddle.protect.models import AuditEvent
 from tests.conftest import (
     PASSWORD,
@@ -167,6 +172,46 @@ async def test_an_idle_session_is_signed_out_even_with_a_valid_token(
     )
     assert refresh.status_code == 401
     assert "session_idle" in await events_of(server, clinic.email(Role.PCP))
+
+
+async def test_sessions_checked_together_each_get_their_own_answer(
+    server: Server, clinic: Clinic
+) -> None:
+    """Sockets connecting at once have their sessions checked in one transaction
+    (identity.check_sessions_many): each is answered as if checked alone, and the
+    idle one is still ended and audited."""
+    await set_idle_timeout(server, clinic, minutes=5)
+    gone_idle = await sign_in(server.client, clinic.email(Role.CARE_MANAGER))
+    server.clock.advance(timedelta(minutes=6))
+    active = await sign_in(server.client, clinic.email(Role.PCP))
+    logged_out = await sign_in(server.client, clinic.email(Role.PSYCHIATRIST))
+    await server.client.post("/api/v1/auth/logout", headers=bearer(logged_out["access_token"]))
+
+    def check(tokens: dict[str, str]) -> identity.SessionCheck:
+        claims = server.rt.tokens.verify(tokens["access_token"], audience=ACCESS_AUDIENCE)
+        return identity.SessionCheck(
+            uuid.UUID(claims["sid"]),
+            uuid.UUID(claims["sub"]),
+            RequestContext(source_ip="10.0.0.8"),
+            server.clock.now(),
+            activity=False,
+        )
+
+    answers = await identity.check_sessions_many(
+        server.rt, [check(t) for t in (active, gone_idle, logged_out)]
+    )
+
+    fine, idle, revoked = answers
+    assert isinstance(fine, CheckedSession)
+    assert isinstance(idle, Unauthorized)
+    assert isinstance(revoked, Unauthorized)
+    assert [idle.code, revoked.code] == [
+        "session_idle",
+        "session_revoked",
+    ]
+    assert "session_idle" in await events_of(server, clinic.email(Role.CARE_MANAGER))
+    assert error_code(await me(server, gone_idle["access_token"])) == "session_revoked"
+    assert (await me(server, active["access_token"])).status_code == 200
 
 
 async def test_passive_requests_do_not_keep_a_session_from_going_idle(

@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
 from huddle.actor import Actor, RequestContext, Role
-from huddle.errors import RateLimited, Unauthorized
+from huddle.errors import HuddleError, RateLimited, Unauthorized
 from huddle.events import Event
 from huddle.identity import throttle, totp
 from huddle.identity.models import AuthSession, Organization, RecoveryCode, RefreshToken, User
@@ -26,7 +26,7 @@ from huddle.identity.session_cache import ACTIVITY_RESOLUTION, SESSION_ENDED, Ch
 from huddle.identity.tokens import ACCESS_AUDIENCE, MFA_AUDIENCE, MFA_CHALLENGE_TTL
 from huddle.protect.audit import Action, Outcome
 from huddle.runtime import Runtime
-from huddle.unit_of_work import UnitOfWork, unit_of_work
+from huddle.unit_of_work import UnitOfWork, for_each_reader, unit_of_work
 
 INVALID_CREDENTIALS = "The e-mail or password is incorrect."
 
@@ -163,14 +163,31 @@ async def logout(rt: Runtime, actor: Actor) -> None:
         _announce_session_end(uow, actor.user_id, auth_session.id)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionCheck:
+    """One access token's session, to be checked in the database."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    context: RequestContext
+    now: datetime
+    activity: bool
+
+
 async def authenticate(
-    rt: Runtime, access_token: str, context: RequestContext, *, activity: bool = True
+    rt: Runtime,
+    access_token: str,
+    context: RequestContext,
+    *,
+    activity: bool = True,
+    check: Callable[[SessionCheck], Awaitable[CheckedSession]] | None = None,
 ) -> SignedIn:
     """Check an access token and its session (revoked, expired, idle). Notes activity
     (restarts the idle clock) unless `activity` is False: passive traffic, which the
     client sends by itself, is refused on an idle session like any other but never
     keeps one alive. A session checked a moment ago is taken from rt.sessions
-    (identity/session_cache.py)."""
+    (identity/session_cache.py); else it is checked in a transaction of its own, or by
+    `check` (sockets connecting at once share theirs: realtime/shared_reads.py)."""
     claims = rt.tokens.verify(access_token, audience=ACCESS_AUDIENCE)
     try:
         session_id, user_id = uuid.UUID(claims["sid"]), uuid.UUID(claims["sub"])
@@ -180,7 +197,8 @@ async def authenticate(
     checked = rt.sessions.fresh(session_id, user_id, now)
     if checked is None:
         epoch = rt.sessions.epoch
-        checked = await _check_in_database(rt, session_id, user_id, context, now, activity)
+        request = SessionCheck(session_id, user_id, context, now, activity)
+        checked = await (check(request) if check else _check_alone(rt, request))
         if not checked.needs_mfa_enrolment:  # enrolling changes it; a few requests only
             rt.sessions.remember(checked, checked_in_epoch=epoch)
     return SignedIn(
@@ -190,31 +208,42 @@ async def authenticate(
     )
 
 
-async def _check_in_database(
-    rt: Runtime,
-    session_id: uuid.UUID,
-    user_id: uuid.UUID,
-    context: RequestContext,
-    now: datetime,
-    activity: bool,
-) -> CheckedSession:
-    async with unit_of_work(rt, context=context) as uow:
-        row = (
-            await uow.db.execute(
-                select(AuthSession, User, Organization)
-                .join(User, User.id == AuthSession.user_id)
-                .join(Organization, Organization.id == User.organization_id)
-                .where(AuthSession.id == session_id, User.id == user_id)
-            )
-        ).one_or_none()
-        if row is None:
-            raise Unauthorized("The access token is not valid.", code="invalid_token")
-        auth_session, user, org = row
-        failure = _session_failure(uow, auth_session, user, org, now)
-        if failure is not None:
-            uow.fail_after_commit(failure)
-        elif activity and now - auth_session.last_seen_at >= ACTIVITY_RESOLUTION:
-            auth_session.last_seen_at = now
+async def check_sessions_many(
+    rt: Runtime, checks: Sequence[SessionCheck]
+) -> list[CheckedSession | HuddleError]:
+    """Several sessions checked in one transaction; a session that may not be used is
+    answered with why (its ending, when it went idle, committed and audited)."""
+    return await for_each_reader(rt, checks, _context_of, _check_in_database)
+
+
+async def _check_alone(rt: Runtime, check: SessionCheck) -> CheckedSession:
+    (answer,) = await check_sessions_many(rt, [check])
+    if isinstance(answer, HuddleError):
+        raise answer
+    return answer
+
+
+def _context_of(check: SessionCheck) -> RequestContext:
+    return check.context
+
+
+async def _check_in_database(uow: UnitOfWork, check: SessionCheck) -> CheckedSession:
+    row = (
+        await uow.db.execute(
+            select(AuthSession, User, Organization)
+            .join(User, User.id == AuthSession.user_id)
+            .join(Organization, Organization.id == User.organization_id)
+            .where(AuthSession.id == check.session_id, User.id == check.user_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthorized("The access token is not valid.", code="invalid_token")
+    auth_session, user, org = row
+    failure = _session_failure(uow, auth_session, user, org, check.now)
+    if failure is not None:
+        raise failure  # after ending the session: its unit still commits that
+    if check.activity and check.now - auth_session.last_seen_at >= ACTIVITY_RESOLUTION:
+        auth_session.last_seen_at = check.now
     return CheckedSession(
         session_id=auth_session.id,
         user_id=user.id,
@@ -224,7 +253,7 @@ async def _check_in_database(
         needs_mfa_enrolment=org.mfa_required and not auth_session.mfa_verified,
         expires_at=auth_session.expires_at,
         last_seen_at=auth_session.last_seen_at,
-        checked_at=now,
+        checked_at=check.now,
     )
 
 

@@ -154,7 +154,7 @@ class Connection:
         and replacing a token are things a client does by itself: not activity."""
         try:
             signed_in = await identity.authenticate(
-                self.rt, token, self._context(), activity=activity
+                self.rt, token, self._context(), activity=activity, check=self.reads.sessions.read
             )
         except Unauthorized as exc:
             raise Closing(protocol.CLOSE_AUTH, protocol.error(exc.code, exc.detail)) from None

@@ -20,6 +20,9 @@ from typing import Generic, TypeVar
 
 from huddle.actor import Actor
 from huddle.errors import HuddleError
+from huddle.identity import service as identity
+from huddle.identity.service import SessionCheck
+from huddle.identity.session_cache import CheckedSession
 from huddle.messaging import conversations
 from huddle.messaging import service as messaging
 from huddle.messaging.service import CatchUp, MessageView
@@ -123,6 +126,8 @@ class SharedReads:
     # A connecting socket's starting cursors.
     revisions: SharedRead[Actor, dict[uuid.UUID, int]]
     task_revisions: SharedRead[Actor, int]
+    # A connecting socket's session, when it was not checked a moment ago.
+    sessions: SharedRead[SessionCheck, CheckedSession]
 
     @classmethod
     def build(cls, rt: Runtime) -> SharedReads:
@@ -130,6 +135,7 @@ class SharedReads:
             catch_ups=SharedRead(rt, messaging.changes_since_many),
             revisions=SharedRead(rt, conversations.revisions_many),
             task_revisions=SharedRead(rt, tasks.task_revisions_many),
+            sessions=SharedRead(rt, identity.check_sessions_many),
         )
 
 
