@@ -68,7 +68,7 @@ async def shred(database: Database, envelope: Envelope, owner: uuid.UUID) -> int
     """Shred in a transaction of its own, then run what it asked to run after commit."""
     committed: list[Callable[[], None]] = []
     async with database.transaction() as db:
-        destroyed = await envelope.shred(db, "patient", owner, after_commit=committed.append)
+        destroyed = await envelope.shred(db, "patient", [owner], after_commit=committed.append)
     for callback in committed:
         callback()
     return destroyed
@@ -224,7 +224,7 @@ async def test_a_shred_that_rolls_back_changes_nothing(
 
     async def shred_then_fail() -> None:
         async with database.transaction() as db:  # its after-commit work is dropped
-            await envelope.shred(db, "patient", owner, after_commit=lambda _: None)
+            await envelope.shred(db, "patient", [owner], after_commit=lambda _: None)
             raise RuntimeError("roll back")
 
     with pytest.raises(RuntimeError):

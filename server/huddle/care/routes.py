@@ -8,7 +8,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
-from huddle.care import caseloads, service
+from huddle.care import caseloads, erasure, service
 from huddle.care.schemas import (
     BreakGlassIn,
     BreakGlassOut,
@@ -80,7 +80,7 @@ class PatientsController(Controller):
     @delete("/{patient_id:uuid}")
     async def erase(self, patient_id: FromPath[uuid.UUID], rt: Rt, actor: CurrentActor) -> None:
         """Admin: erase a patient for good (crypto-shredding); the audit trail remains."""
-        await service.erase_patient(rt, actor, patient_id)
+        await erasure.erase_patient(rt, actor, patient_id)
 
     @get("/{patient_id:uuid}/care-team")
     async def care_team(

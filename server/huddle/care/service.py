@@ -14,7 +14,6 @@ from huddle.actor import CLINICAL_ROLES, Actor, Role
 from huddle.care.models import BreakGlassGrant, CareTeamMember, Patient
 from huddle.errors import Conflict, Forbidden, Invalid, NotFound
 from huddle.identity.models import User
-from huddle.identity.service import revoke_sessions_of
 from huddle.protect import policy
 from huddle.protect.audit import Action
 from huddle.protect.blind_index import blind_index, normalize_mrn, normalize_phone
@@ -25,7 +24,6 @@ from huddle.protect.policy import (
     PatientFacts,
     Sensitivity,
     Via,
-    require_role,
 )
 from huddle.runtime import Runtime
 from huddle.unit_of_work import UnitOfWork, unit_of_work
@@ -118,7 +116,7 @@ async def create_patient(rt: Runtime, actor: Actor, draft: PatientDraft) -> Pati
 async def get_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> PatientView:
     """Read one record (audited). 404 outside the organization, 403 without access."""
     async with unit_of_work(rt, actor=actor) as uow:
-        patient = await _patient_in_org(uow, actor, patient_id)
+        patient = await patient_in_org(uow, actor, patient_id)
         decision = await _authorize(uow, actor, PatientAction.READ, patient)
         _audit_read(uow, patient, decision)
         return await _view(uow, patient, decision.via or Via.CARE_TEAM)
@@ -128,7 +126,7 @@ async def update_patient(
     rt: Runtime, actor: Actor, patient_id: uuid.UUID, changes: PatientChanges
 ) -> PatientView:
     async with unit_of_work(rt, actor=actor) as uow:
-        patient = await _patient_in_org(uow, actor, patient_id)
+        patient = await patient_in_org(uow, actor, patient_id)
         decision = await _authorize(uow, actor, PatientAction.UPDATE, patient)
         current = await _open_values(uow, patient)
         identifiers = {
@@ -197,7 +195,7 @@ async def find_patients(
 
 async def get_care_team(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> list[CareTeamEntry]:
     async with unit_of_work(rt, actor=actor) as uow:
-        patient = await _patient_in_org(uow, actor, patient_id)
+        patient = await patient_in_org(uow, actor, patient_id)
         decision = await _authorize(uow, actor, PatientAction.READ, patient)
         uow.audit(
             Action.READ, "care_team", patient.id, patient_id=patient.id, via=str(decision.via)
@@ -215,7 +213,7 @@ async def add_care_team_member(
             code="invalid_team_role",
         )
     async with unit_of_work(rt, actor=actor) as uow:
-        patient = await _patient_in_org(uow, actor, patient_id)
+        patient = await patient_in_org(uow, actor, patient_id)
         await _authorize(uow, actor, PatientAction.MANAGE_CARE_TEAM, patient)
         member = await uow.db.scalar(
             select(User).where(User.id == user_id, User.organization_id == actor.organization_id)
@@ -254,7 +252,7 @@ async def remove_care_team_member(
     rt: Runtime, actor: Actor, patient_id: uuid.UUID, user_id: uuid.UUID
 ) -> list[CareTeamEntry]:
     async with unit_of_work(rt, actor=actor) as uow:
-        patient = await _patient_in_org(uow, actor, patient_id)
+        patient = await patient_in_org(uow, actor, patient_id)
         await _authorize(uow, actor, PatientAction.MANAGE_CARE_TEAM, patient)
         members = (
             await uow.db.scalars(
@@ -282,7 +280,7 @@ async def break_glass(rt: Runtime, actor: Actor, patient_id: uuid.UUID, reason: 
             "Say why you need this record (at least 10 characters).", code="reason_required"
         )
     async with unit_of_work(rt, actor=actor) as uow:
-        patient = await _patient_in_org(uow, actor, patient_id)
+        patient = await patient_in_org(uow, actor, patient_id)
         decision = policy.decide_break_glass(actor, await _facts(uow, actor, patient))
         if not decision.allowed:
             raise uow.refuse(
@@ -313,38 +311,12 @@ async def break_glass(rt: Runtime, actor: Actor, patient_id: uuid.UUID, reason: 
         return Grant(patient.id, grant.expires_at)
 
 
-async def erase_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> None:
-    """Admin: erase a patient record for good. Its data keys are destroyed first
-    (crypto-shredding, so backups become unreadable too), then its rows; a linked portal
-    account is deactivated. The audit trail keeps the patient's id, never their data."""
-    require_role(actor, Role.ADMIN)
-    # scans: the delete cascades to every conversation and message of the patient.
-    async with unit_of_work(rt, actor=actor, scans=True) as uow:
-        patient = await _patient_in_org(uow, actor, patient_id)
-        shredded = await rt.envelope.shred(
-            uow.db, OWNER_TYPE, patient.id, after_commit=uow.on_commit.append
-        )
-        portal = await uow.db.scalar(select(User).where(User.patient_id == patient.id))
-        if portal is not None:
-            portal.patient_id, portal.is_active = None, False
-            portal.deactivated_at = rt.clock.now()
-            await revoke_sessions_of(uow, portal.id, "patient_erased", rt.clock.now())
-        await uow.db.delete(patient)
-        uow.audit(
-            Action.DELETE,
-            RESOURCE,
-            patient.id,
-            patient_id=patient.id,
-            data_keys_destroyed=str(shredded),
-        )
-
-
 async def authorize_patient(
     uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, action: PatientAction
 ) -> tuple[Patient, Decision]:
     """For other domains' services: the patient (NotFound outside the organization) and
     the caller's access to it; a refusal is audited and raised."""
-    patient = await _patient_in_org(uow, actor, patient_id)
+    patient = await patient_in_org(uow, actor, patient_id)
     return patient, await _authorize(uow, actor, action, patient)
 
 
@@ -431,7 +403,7 @@ def _readable(actor: Actor, now: datetime) -> Select[tuple[Patient]]:
     return statement.where(or_(on_team, granted))
 
 
-async def _patient_in_org(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> Patient:
+async def patient_in_org(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> Patient:
     patient = await uow.db.scalar(
         select(Patient).where(
             Patient.id == patient_id, Patient.organization_id == actor.organization_id

@@ -230,6 +230,16 @@ async def ids_by_message(
     return found
 
 
+async def ids_in(uow: UnitOfWork, conversation_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Every file stored in these conversations, sent or not."""
+    if not conversation_ids:
+        return []
+    rows = await uow.db.scalars(
+        select(Attachment.id).where(Attachment.conversation_id.in_(conversation_ids))
+    )
+    return list(rows)
+
+
 async def sweep_unsent(rt: Runtime, limit: int = 500) -> int:
     """Delete files uploaded but not sent with a message within UNSENT_KEPT_FOR (the
     upload was abandoned): row and blob, each audited. Several instances may sweep at

@@ -13,7 +13,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -136,24 +136,29 @@ class Envelope:
         self,
         db: AsyncSession,
         owner_type: str,
-        owner_id: uuid.UUID,
+        owner_ids: Collection[uuid.UUID],
         *,
         after_commit: Callable[[Callable[[], None]], None],
     ) -> int:
-        """Destroy every data key of an owner; returns how many. Irreversible. This
+        """Destroy every data key of these owners; returns how many. Irreversible. This
         process forgets the keys (`after_commit`) only once the shred has committed: a
-        concurrent seal's reservation, kept at its commit, could otherwise outlive it."""
+        concurrent seal's reservation, kept at its commit, could otherwise outlive it.
+        Other processes stop using them within CACHE_SECONDS."""
+        if not owner_ids:
+            return 0
         result = await db.execute(
             delete(DataKey)
-            .where(DataKey.owner_type == owner_type, DataKey.owner_id == owner_id)
+            .where(DataKey.owner_type == owner_type, DataKey.owner_id.in_(owner_ids))
             .returning(DataKey.id)
         )
         destroyed = list(result.scalars())
-        after_commit(partial(self._forget, (owner_type, owner_id), destroyed))
+        owners = [(owner_type, owner_id) for owner_id in owner_ids]
+        after_commit(partial(self._forget, owners, destroyed))
         return len(destroyed)
 
-    def _forget(self, owner: tuple[str, uuid.UUID], dek_ids: list[uuid.UUID]) -> None:
-        self._reserved.pop(owner, None)
+    def _forget(self, owners: list[tuple[str, uuid.UUID]], dek_ids: list[uuid.UUID]) -> None:
+        for owner in owners:
+            self._reserved.pop(owner, None)
         for dek_id in dek_ids:
             self._cache.pop(dek_id, None)
 
