@@ -314,7 +314,7 @@ async def changes_since(
     """Messages created or changed after `revision`, in revision order, and the
     conversation's last revision: what a reconnecting client missed."""
     async with unit_of_work(rt, actor=actor) as uow:
-        return await _changes_since(uow, CatchUp(actor, conversation_id, revision, limit))
+        return await _changes_since(uow, CatchUp(actor, conversation_id, revision, limit), {})
 
 
 async def changes_since_many(
@@ -322,25 +322,45 @@ async def changes_since_many(
 ) -> list[tuple[list[MessageView], int] | HuddleError]:
     """changes_since for several readers in one transaction with one audit append (live
     delivery to many sockets at once). Each reader is checked and audited as
-    themselves; a refusal answers that request only."""
-    return await for_each_reader(rt, requests, _reader_of, _changes_since)
+    themselves; a refusal answers that request only. Readers of one conversation from
+    the same revision (its participants, told of the same message) share one read of
+    its rows."""
+    read_before: _ReadBefore = {}
+
+    async def read(uow: UnitOfWork, request: CatchUp) -> tuple[list[MessageView], int]:
+        return await _changes_since(uow, request, read_before)
+
+    return await for_each_reader(rt, requests, _reader_of, read)
 
 
 def _reader_of(request: CatchUp) -> Actor:
     return request.actor
 
 
-async def _changes_since(uow: UnitOfWork, request: CatchUp) -> tuple[list[MessageView], int]:
+# Messages changed after a revision, with their files' ids, by (conversation, since,
+# limit): read once per unit of work however many readers ask.
+_ReadBefore = dict[
+    tuple[uuid.UUID, int, int], tuple[Sequence[Message], dict[uuid.UUID, tuple[uuid.UUID, ...]]]
+]
+
+
+async def _changes_since(
+    uow: UnitOfWork, request: CatchUp, read_before: _ReadBefore
+) -> tuple[list[MessageView], int]:
     conversation = await joined_conversation(uow, request.actor, request.conversation_id)
-    rows = (
-        await uow.db.scalars(
-            _CHANGED_AFTER,
-            {"conversation_id": conversation.id, "since": request.since, "limit": request.limit},
-        )
-    ).all()
+    key = (conversation.id, request.since, request.limit)
+    if key not in read_before:
+        params = {
+            "conversation_id": conversation.id,
+            "since": request.since,
+            "limit": request.limit,
+        }
+        rows = (await uow.db.scalars(_CHANGED_AFTER, params)).all()
+        read_before[key] = rows, await attachments.ids_by_message(uow, [m.id for m in rows])
+    rows, files = read_before[key]
     _audit_read(uow, conversation, rows)
     reader = await reader_for(uow, request.actor, conversation)
-    views = await _message_views(uow, conversation, rows, reader)
+    views = [await _view(uow, conversation, m, reader, files.get(m.id, ())) for m in rows]
     return views, conversation.last_revision
 
 
