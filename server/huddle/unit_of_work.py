@@ -184,16 +184,34 @@ async def for_each_reader(
 ) -> list[Answer | HuddleError]:
     """Several people's reads in one unit of work (one transaction, one audit append):
     each checked and audited as its own reader; a refusal answers that request only.
-    For reads many sockets make at once (realtime/shared_reads.py)."""
+    For reads many sockets make at once (realtime/shared_reads.py).
+
+    A request raising anything else fails the whole unit: `BrokenRead` says which."""
     answers: list[Answer | HuddleError] = []
     async with unit_of_work(rt) as uow:
-        for request in requests:
+        for index, request in enumerate(requests):
             uow.act_as(reader_of(request))
+            kept_before = len(uow.kept_on_failure)
             try:
                 answers.append(await read(uow, request))
             except HuddleError as refused:
                 answers.append(refused)
+            except Exception as error:
+                # The others' refusals are rolled back with the unit, not kept: they are
+                # read (and audited) again. Only the culprit's attempt is audited now.
+                del uow.kept_on_failure[:kept_before]
+                raise BrokenRead(index) from error
     return answers
+
+
+class BrokenRead(Exception):
+    """Request `index` of a for_each_reader unit raised something other than a refusal
+    (its error is the __cause__): the unit was rolled back with only that request's
+    kept records written, so every other request is still to be read."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"request {index} of a shared read failed")
+        self.index = index
 
 
 def the_asker(actor: Actor) -> Actor:

@@ -122,6 +122,49 @@ async def test_a_read_that_breaks_the_shared_transaction_fails_only_its_own_aske
     assert readers == ["care_manager", "patient"]
 
 
+async def test_a_broken_read_leaves_every_other_attempt_audited_once(thread: Thread) -> None:
+    """An outsider's refused catch-up shares a batch with a read that breaks it: the
+    refusal is audited once (disclosure accounting and flag review count attempts), the
+    healthy reader's read once, and the culprit gets its own error."""
+    broken = uuid.UUID(await start_patient_thread(thread))
+    healthy = uuid.UUID(await start_patient_thread(thread))
+    sent = await send(thread, broken, Role.PCP, "unreadable")
+    assert (await send(thread, healthy, Role.PCP, "fine")).status_code == 201
+    await seal_under_a_missing_kek(thread.server.rt.db, uuid.UUID(sent.json()["id"]))
+    outsider, pcp, care_manager = [
+        await actor_of(thread, role)
+        for role in (Role.PSYCHIATRIST, Role.PCP, Role.CARE_MANAGER)  # outsider: not in it
+    ]
+    catch_ups = SharedRead(thread.server.rt, messaging.changes_since_many)
+
+    refused, culprit, read = await asyncio.gather(  # queued together: one batch
+        catch_ups.read(CatchUp(outsider, healthy, 0, 200)),
+        catch_ups.read(CatchUp(pcp, broken, 0, 200)),
+        catch_ups.read(CatchUp(care_manager, healthy, 0, 200)),
+        return_exceptions=True,
+    )
+
+    assert isinstance(refused, NotFound)
+    assert isinstance(culprit, KeyringError)
+    views, _ = read  # type: ignore[misc]
+    assert [v.body for v in views] == ["fine"]
+    async with thread.server.rt.db.transaction() as db:
+        attempts = (
+            await db.execute(
+                select(AuditEvent.actor_role, AuditEvent.outcome)
+                .where(
+                    AuditEvent.resource_id.in_([str(healthy), str(broken)]),
+                    AuditEvent.request_id.like("catch-up-%"),
+                )
+                .order_by(AuditEvent.seq)
+            )
+        ).all()
+    assert [tuple(a) for a in attempts] == [
+        ("psychiatrist", "denied"),
+        ("care_manager", "success"),
+    ]
+
+
 async def test_askers_are_answered_when_the_shared_reader_is_cancelled(thread: Thread) -> None:
     """A reader cancelled before it ran (at shutdown, say) must not leave its askers'
     sockets waiting forever; the next ask starts a new one."""

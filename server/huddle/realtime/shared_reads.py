@@ -28,6 +28,7 @@ from huddle.messaging import service as messaging
 from huddle.messaging.service import CatchUp, MessageView
 from huddle.runtime import Runtime
 from huddle.tasks import service as tasks
+from huddle.unit_of_work import BrokenRead
 
 log = logging.getLogger("huddle.realtime")
 
@@ -36,6 +37,7 @@ MAX_BATCH = 64
 
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")
+Error = TypeVar("Error", bound=Exception)
 ReadMany = Callable[[Runtime, Sequence[Request]], Awaitable[Sequence[Answer | HuddleError]]]
 
 
@@ -91,31 +93,23 @@ class SharedRead(Generic[Request, Answer]):
 
     async def _answer(self, waiting: list[tuple[Request, asyncio.Future[Answer]]]) -> None:
         answers: Sequence[Answer | Exception]
-        try:
-            answers = await self._read_many(self._rt, [request for request, _ in waiting])
-        except HuddleError as failed:  # e.g. no database turn: the same for every asker
-            answers = [_copy_of(failed) for _ in waiting]
-        except Exception as failed:
-            # One request broke the shared transaction (a bug, a key the keyring lacks,
-            # a database error): read each alone, so only its own asker gets the error.
-            if len(waiting) == 1:
-                answers = [failed]
-            else:
-                answers = [await self._read_alone(request) for request, _ in waiting]
-        for (_, future), answer in zip(waiting, answers, strict=True):
-            if future.done():
+        while waiting:
+            try:
+                answers = await self._read_many(self._rt, [request for request, _ in waiting])
+            except BrokenRead as broken:
+                # One request broke the shared transaction (a bug, a key the keyring
+                # lacks): its asker gets the error. The others' reads were rolled back
+                # unaudited, so the ones still waiting are read again, together.
+                _settle(waiting[broken.index][1], broken.__cause__ or broken)
+                waiting = [(request, future) for request, future in waiting if not future.done()]
                 continue
-            if isinstance(answer, Exception):
-                future.set_exception(answer)
-            else:
-                future.set_result(answer)
-
-    async def _read_alone(self, request: Request) -> Answer | Exception:
-        try:
-            (answer,) = await self._read_many(self._rt, [request])
-        except Exception as failed:
-            return failed
-        return answer
+            except Exception as failed:
+                # The unit itself failed (no database turn, say): the same for every
+                # asker, and their refusals were audited with it, so none is read again.
+                answers = [_copy_of(failed) for _ in waiting]
+            for (_, future), answer in zip(waiting, answers, strict=True):
+                _settle(future, answer)
+            return
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +137,16 @@ class ReaderStopped(RuntimeError):
     """The batch reader ended before answering (cancelled at shutdown, or broken)."""
 
 
-def _copy_of(error: HuddleError) -> HuddleError:
+def _settle(future: asyncio.Future[Answer], answer: Answer | BaseException) -> None:
+    if future.done():  # its asker went away
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
+
+
+def _copy_of(error: Error) -> Error:
     """The same error as an object of its own: one exception raised in many sockets'
     tasks would collect all their tracebacks."""
     copy = type(error).__new__(type(error), *error.args)
