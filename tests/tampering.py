@@ -1,7 +1,8 @@
 """Stored data made unreadable the way an operator's slip would: a message sealed under
 a data key whose KEK the keyring no longer holds (retired before every key was
 re-wrapped). Reading it raises KeyringError, which is not a HuddleError: the kind of
-failure a shared read must not spread to other readers."""
+failure a shared read must not spread to other readers. Or a message whose sealed body
+was altered in storage: reading it is an integrity failure (DecryptionFailed)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,12 @@ async def seal_under_a_missing_kek(database: Database, message_id: uuid.UUID) ->
         db.add(orphan)
         body = message.body[:1] + orphan.id.bytes + message.body[17:]
         await db.execute(update(Message).where(Message.id == message_id).values(body=body))
+
+
+async def alter_the_sealed_body(database: Database, message_id: uuid.UUID) -> None:
+    """Flip one bit of the message's sealed body, as a stray write to storage would."""
+    async with database.transaction() as db:
+        body = await db.scalar(select(Message.body).where(Message.id == message_id))
+        assert body is not None
+        altered = body[:-1] + bytes([body[-1] ^ 0x01])
+        await db.execute(update(Message).where(Message.id == message_id).values(body=altered))

@@ -16,13 +16,14 @@ from huddle.errors import NotFound
 from huddle.identity import service as identity
 from huddle.messaging import service as messaging
 from huddle.messaging.service import CatchUp
+from huddle.protect.crypto import DecryptionFailed
 from huddle.protect.keyring import KeyringError
 from huddle.protect.models import AuditEvent
 from huddle.realtime.shared_reads import ReaderStopped, SharedRead
 from tests.conftest import sign_in
 from tests.messaging.conftest import Thread
 from tests.messaging.test_messages import send, start_patient_thread
-from tests.tampering import seal_under_a_missing_kek
+from tests.tampering import alter_the_sealed_body, seal_under_a_missing_kek
 
 
 async def actor_of(thread: Thread, role: Role) -> Actor:
@@ -163,6 +164,36 @@ async def test_a_broken_read_leaves_every_other_attempt_audited_once(thread: Thr
         ("psychiatrist", "denied"),
         ("care_manager", "success"),
     ]
+
+
+async def test_a_catch_up_that_fails_its_integrity_check_is_not_audited_as_read(
+    thread: Thread,
+) -> None:
+    """In a shared batch an integrity failure answers its own request only, and the
+    transaction commits: what it records must be the failure, not a read of content
+    the reader never received."""
+    conversation = uuid.UUID(await start_patient_thread(thread))
+    message = (await send(thread, conversation, Role.PCP, "altered in storage")).json()["id"]
+    await alter_the_sealed_body(thread.server.rt.db, uuid.UUID(message))
+    pcp = await actor_of(thread, Role.PCP)
+
+    (answer,) = await messaging.changes_since_many(
+        thread.server.rt, [CatchUp(pcp, conversation, since=0)]
+    )
+
+    assert isinstance(answer, DecryptionFailed)
+    async with thread.server.rt.db.transaction() as db:
+        recorded = (
+            await db.execute(
+                select(AuditEvent.action, AuditEvent.outcome)
+                .where(
+                    AuditEvent.resource_id.in_([str(conversation), message]),
+                    AuditEvent.request_id == "catch-up-pcp",
+                )
+                .order_by(AuditEvent.seq)
+            )
+        ).all()
+    assert [tuple(r) for r in recorded] == [("integrity_failure", "error")]
 
 
 async def test_askers_are_answered_when_the_shared_reader_is_cancelled(thread: Thread) -> None:

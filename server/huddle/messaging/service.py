@@ -264,9 +264,10 @@ async def quote_for(uow: UnitOfWork, actor: Actor, message_id: uuid.UUID) -> Mes
     if row is None:
         return None
     message, conversation = row
-    _audit_read(uow, conversation, [message])
     reader = await reader_for(uow, actor, conversation)
-    return await _message_view(uow, conversation, message, reader)
+    view = await _message_view(uow, conversation, message, reader)
+    _audit_read(uow, conversation, [message])
+    return view
 
 
 async def list_messages(
@@ -292,9 +293,9 @@ async def list_messages(
                 query = query.where(Message.seq < before)
             query = query.order_by(Message.seq.desc()).limit(limit)
         rows = sorted((await uow.db.scalars(query)).all(), key=lambda m: m.seq)
-        _audit_read(uow, conversation, rows)
         reader = await reader_for(uow, actor, conversation)
         views = await _message_views(uow, conversation, rows, reader)
+        _audit_read(uow, conversation, rows)
         return views, conversation.last_seq
 
 
@@ -358,9 +359,9 @@ async def _changes_since(
         rows = (await uow.db.scalars(_CHANGED_AFTER, params)).all()
         read_before[key] = rows, await attachments.ids_by_message(uow, [m.id for m in rows])
     rows, files = read_before[key]
-    _audit_read(uow, conversation, rows)
     reader = await reader_for(uow, request.actor, conversation)
     views = [await _view(uow, conversation, m, reader, files.get(m.id, ())) for m in rows]
+    _audit_read(uow, conversation, rows)
     return views, conversation.last_revision
 
 
@@ -546,7 +547,9 @@ async def _publish(
     )
 
 
-def _audit_read(uow: UnitOfWork, conversation: Conversation, rows: list[Message]) -> None:
+def _audit_read(uow: UnitOfWork, conversation: Conversation, rows: Sequence[Message]) -> None:
+    """Record a read once its content was opened: a failed decrypt is recorded as the
+    integrity failure it is, never as a read (a shared unit commits despite it)."""
     if rows:
         uow.audit(
             Action.READ,
