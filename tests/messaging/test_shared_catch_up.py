@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from huddle.protect.crypto import DecryptionFailed
 from huddle.protect.keyring import KeyringError
 from huddle.protect.models import AuditEvent
 from huddle.realtime.shared_reads import ReaderStopped, SharedRead
+from huddle.runtime import Runtime
 from tests.conftest import sign_in
 from tests.messaging.conftest import Thread
 from tests.messaging.test_messages import send, start_patient_thread
@@ -136,7 +138,13 @@ async def test_a_broken_read_leaves_every_other_attempt_audited_once(thread: Thr
         await actor_of(thread, role)
         for role in (Role.PSYCHIATRIST, Role.PCP, Role.CARE_MANAGER)  # outsider: not in it
     ]
-    catch_ups = SharedRead(thread.server.rt, messaging.changes_since_many)
+    batches: list[int] = []
+
+    async def counted(rt: Runtime, requests: Sequence[CatchUp]) -> Sequence[object]:
+        batches.append(len(requests))
+        return await messaging.changes_since_many(rt, requests)
+
+    catch_ups = SharedRead(thread.server.rt, counted)
 
     refused, culprit, read = await asyncio.gather(  # queued together: one batch
         catch_ups.read(CatchUp(outsider, healthy, 0, 200)),
@@ -149,6 +157,7 @@ async def test_a_broken_read_leaves_every_other_attempt_audited_once(thread: Thr
     assert isinstance(culprit, KeyringError)
     views, _ = read  # type: ignore[misc]
     assert [v.body for v in views] == ["fine"]
+    assert batches == [3, 2]  # the rest read again together, not one by one
     async with thread.server.rt.db.transaction() as db:
         attempts = (
             await db.execute(
