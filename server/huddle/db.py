@@ -4,13 +4,14 @@ and PostgreSQL, and the engine/session factory."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import URL, DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -123,6 +124,19 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+async def _begin_now(session: AsyncSession, *, scans: bool) -> None:
+    """BEGIN IMMEDIATE now, not at the first statement: a write lock another process
+    holds past busy_timeout (a long CLI command) is then a clear 503 `database_busy`,
+    and comes before any work of the caller's."""
+    options = {sqlite_driver.STATEMENTS_IN_THREAD: True} if scans else None
+    try:
+        await session.connection(execution_options=options)
+    except OperationalError as error:
+        if "database is locked" not in str(error.orig):
+            raise
+        raise Busy("The server is busy. Try again in a moment.", code="database_busy") from None
+
+
 class Database:
     """The engine and a session factory; one per process."""
 
@@ -137,6 +151,8 @@ class Database:
         # processes (the CLI) still meet busy_timeout.
         self._one_writer = asyncio.Lock() if database_url.startswith("sqlite") else None
         self._writer: asyncio.Task[object] | None = None
+        # Tasks working inside the writer's transaction for it (group commit's turns).
+        self._borrowers: set[asyncio.Task[object]] = set()
 
     @property
     def one_writer_at_a_time(self) -> bool:
@@ -158,10 +174,8 @@ class Database:
         busy_timeout.
         """
         async with self._writer_turn(), self._sessions() as session, session.begin():
-            if scans and self._one_writer is not None:
-                await session.connection(
-                    execution_options={sqlite_driver.STATEMENTS_IN_THREAD: True}
-                )
+            if self._one_writer is not None:
+                await _begin_now(session, scans=scans)
             yield session
 
     @asynccontextmanager
@@ -170,7 +184,7 @@ class Database:
         if self._one_writer is None:
             yield  # PostgreSQL: writers take row locks, not turns
             return
-        if self._writer is task:
+        if task is not None and (task is self._writer or task in self._borrowers):
             raise RuntimeError(
                 "a database transaction was opened inside another one of the same task; "
                 "on SQLite it would wait for the outer one's write lock until busy_timeout: "
@@ -187,6 +201,21 @@ class Database:
         finally:
             self._writer = None
             self._one_writer.release()
+
+    @contextmanager
+    def borrowed_turn(self) -> Iterator[None]:
+        """The current task works inside a transaction another task holds (a group
+        commit's turn): a transaction it opened would wait for that one's write lock,
+        so it fails at once, as in the holder's own task."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._borrowers.add(task)
+        try:
+            yield
+        finally:
+            self._borrowers.discard(task)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from huddle.actor import Actor
 from huddle.errors import Busy
 from huddle.protect import audit
-from huddle.unit_of_work import UnitOfWork, after_commit, keep_records, unit_of_work
+from huddle.unit_of_work import UnitOfWork, keep_records, publish, unit_of_work
 
 if TYPE_CHECKING:
     from huddle.runtime import Runtime
@@ -105,7 +105,10 @@ class GroupCommit:
             self._writer = asyncio.create_task(self._write(rt), name="huddle-group-commit")
         uow = await _wait_for(turn)
         try:
-            yield uow
+            with rt.db.borrowed_turn():
+                yield uow
+                # Its own writes' errors are its own: not the whole batch's at RELEASE.
+                await uow.db.flush()
         except Exception as error:
             turn.finish(error)
             # Its refusal audits are committed with the batch; report after that.
@@ -124,14 +127,23 @@ class GroupCommit:
         try:
             while self._queue:
                 await self._commit_batch(rt)
+        except Exception:
+            log.exception("the group commit writer stopped")
         finally:
-            self._writer = None
+            # Whatever ended it, nobody may wait for it forever.
+            waiting, self._writer = list(self._queue), None
+            self._queue.clear()
+            for turn in waiting:
+                turn.fail(Busy("The server is busy. Try again in a moment."))
 
     async def _commit_batch(self, rt: Runtime) -> None:
         batch: list[tuple[_Turn, UnitOfWork]] = []
         try:
+            # BEGIN comes here, in the writer (Database.transaction): if another
+            # process holds SQLite's write lock, those waiting are told once.
             async with rt.db.transaction() as db:
-                while self._queue and len(batch) < MAX_TURNS:
+                # Those waiting now; who comes meanwhile waits for the next batch.
+                for _ in range(min(len(self._queue), MAX_TURNS)):
                     turn = self._queue.popleft()
                     if turn.started.cancelled():
                         continue  # its caller gave up waiting
@@ -147,34 +159,41 @@ class GroupCommit:
                     for record in (uow.records if turn.succeeded else uow.kept_on_failure)
                 ]
                 await audit.append(db, records, rt.clock.now())
-        except BaseException as failure:
+        except Exception as failure:
             await self._fail(rt, batch, failure)
-            if not isinstance(failure, Exception):
-                raise
             return
-        await after_commit(rt, [uow for turn, uow in batch if turn.succeeded])
+        except BaseException as failure:  # the writer cancelled: tell its batch
+            for turn, _uow in batch:
+                turn.fail(failure)
+            raise
+        succeeded = [uow for turn, uow in batch if turn.succeeded]
+        for uow in succeeded:
+            for callback in uow.on_commit:
+                callback()
         for turn, _uow in batch:
             if not turn.committed.done():
                 turn.committed.set_result(None)
+        # Answered first: a slow event bus delays live delivery, not acknowledgements.
+        await publish(rt, [event for uow in succeeded for event in uow.events])
 
     async def _fail(
-        self, rt: Runtime, batch: list[tuple[_Turn, UnitOfWork]], failure: BaseException
+        self, rt: Runtime, batch: list[tuple[_Turn, UnitOfWork]], failure: Exception
     ) -> None:
         """Nothing of the batch was written: keep its refusal audits and tell each of its
         units; if the transaction could not even begin, those waiting too."""
         turns = [turn for turn, _uow in batch]
-        if not batch:
+        if batch:
+            log.error("a group commit failed; its units were rolled back", exc_info=failure)
+            kept = [record for _turn, uow in batch for record in uow.kept_on_failure]
+            try:
+                await keep_records(rt, kept)
+            except Exception:
+                log.exception("the refusal audits of a failed group commit were not kept")
+        else:
             turns += self._queue
             self._queue.clear()
-        elif isinstance(failure, Exception):
-            log.error("a group commit failed; its units were rolled back", exc_info=failure)
-        try:
-            if isinstance(failure, Exception):
-                kept = [record for _turn, uow in batch for record in uow.kept_on_failure]
-                await keep_records(rt, kept)
-        finally:
-            for turn in turns:
-                turn.fail(failure)
+        for turn in turns:
+            turn.fail(failure)
 
 
 async def _wait_for(turn: _Turn) -> UnitOfWork:

@@ -171,7 +171,7 @@ async def unit_of_work(
         if uow is not None:
             await keep_records(rt, uow.kept_on_failure)
         raise
-    await after_commit(rt, [uow])
+    await after_commit(rt, uow)
     if uow.error_after_commit is not None:
         raise uow.error_after_commit
 
@@ -227,16 +227,18 @@ async def keep_records(rt: Runtime, records: list[AuditRecord]) -> None:
             await audit.append(db, records, rt.clock.now())
 
 
-async def after_commit(rt: Runtime, units: Sequence[UnitOfWork]) -> None:
-    """What committed units do next: their callbacks, then their events, in order."""
-    for uow in units:
-        for callback in uow.on_commit:
-            callback()
-    events = [event for uow in units for event in uow.events]
+async def after_commit(rt: Runtime, uow: UnitOfWork) -> None:
+    """What a committed unit does next: its callbacks, then its events."""
+    for callback in uow.on_commit:
+        callback()
+    await publish(rt, uow.events)
+
+
+async def publish(rt: Runtime, events: list[Event]) -> None:
+    """Publish committed changes' events. A bus failure only delays real-time delivery
+    (clients catch up from the database), so it is logged, never raised."""
     if not events:
         return
-    # The change is committed; a bus failure only delays real-time delivery (clients
-    # catch up from the database), so it is logged, never raised.
     try:
         await rt.events.publish(events)
     except Exception:

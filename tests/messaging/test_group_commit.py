@@ -6,12 +6,19 @@ each; the behaviour asked of them is the same."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import sqlite3
 import uuid
 
 import httpx
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
+from huddle import db as huddle_db
 from huddle.actor import Role
+from huddle.db import Database
+from huddle.errors import Busy
+from huddle.group_commit import GroupCommit, grouped_unit_of_work
 from huddle.messaging import service as messaging
 from huddle.messaging.models import Message
 from huddle.protect.audit import Action
@@ -139,3 +146,91 @@ async def test_a_send_given_up_while_it_waits_is_not_kept(thread: Thread) -> Non
         "note 0",
         "note 2",
     ]
+
+
+def one_writer_only(thread: Thread) -> None:
+    if not thread.server.rt.db.one_writer_at_a_time:
+        pytest.skip("group commit is SQLite's (one writer at a time)")
+
+
+async def test_sends_at_once_share_their_commits(thread: Thread) -> None:
+    one_writer_only(thread)
+    conversation = await start_patient_thread(thread)
+    headers = await thread.headers(Role.PCP)
+    await thread.server.client.get("/api/v1/me", headers=headers)  # session checked
+    commits = 0
+
+    def counted(_connection: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    url = f"/api/v1/conversations/{conversation}/messages"
+    engine = thread.server.rt.db.engine.sync_engine
+    event.listen(engine, "commit", counted)
+    try:
+        sent = await asyncio.gather(
+            *(
+                thread.server.client.post(url, json={"body": f"note {n}"}, headers=headers)
+                for n in range(12)
+            )
+        )
+    finally:
+        event.remove(engine, "commit", counted)
+    assert [r.status_code for r in sent] == [201] * 12
+    assert 1 <= commits < 12
+
+
+async def test_a_transaction_opened_inside_a_grouped_send_fails_at_once(
+    thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It would wait for the batch's own write lock; failing says so at once (and the
+    others in the batch are not held up)."""
+    one_writer_only(thread)
+    monkeypatch.setattr(huddle_db, "SQLITE_BUSY_SECONDS", 2)  # were it to wait: not long
+    rt = thread.server.rt
+    actor = await actor_of(thread, Role.PCP)
+    with pytest.raises(RuntimeError, match="inside another one"):
+        async with grouped_unit_of_work(rt, actor=actor), rt.db.transaction():
+            pass
+    conversation = await start_patient_thread(thread)
+    assert (await send(thread, conversation, Role.PCP, "after")).status_code == 201
+
+
+async def test_sends_while_another_process_holds_the_write_lock_are_told_to_retry(
+    thread: Thread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long CLI command (a key rewrap, say) holds SQLite's write lock past
+    busy_timeout: every waiting send gets a 503 `database_busy`, none a 500, and the
+    next send after it goes through."""
+    one_writer_only(thread)
+    monkeypatch.setattr(huddle_db, "SQLITE_BUSY_SECONDS", 1)
+    rt = thread.server.rt
+    url = rt.db.engine.url.set(drivername="sqlite+aiosqlite")
+    impatient = Database(url.render_as_string(hide_password=False))
+    conversation = uuid.UUID(await start_patient_thread(thread))
+    actor = await actor_of(thread, Role.PCP)
+    other_process = sqlite3.connect(url.database or "", isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")
+    try:
+        rt_impatient = dataclasses.replace(rt, db=impatient, group_commit=GroupCommit())
+        answers = await asyncio.gather(
+            *(
+                messaging.send_message(
+                    rt_impatient, actor, conversation, messaging.MessageDraft(body=f"n{n}")
+                )
+                for n in range(5)
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        other_process.execute("ROLLBACK")
+        other_process.close()
+    try:
+        assert [getattr(a, "code", type(a).__name__) for a in answers] == ["database_busy"] * 5
+        assert all(isinstance(a, Busy) for a in answers)
+        kept, _created = await messaging.send_message(
+            rt_impatient, actor, conversation, messaging.MessageDraft(body="later")
+        )
+        assert kept.seq == 1
+    finally:
+        await impatient.dispose()
