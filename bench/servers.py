@@ -198,8 +198,8 @@ def summarize_stacks(collapsed: str, marker: str, top: int = 12) -> dict[str, An
     marked = busy = idle = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
+        if not stack or not count_text.isdigit():
+            continue  # not a stack: a frame's name broken over lines (seen once)
         count = int(count_text)
         frames = stack.split(";")
         if any(leaf in frames[-1] for leaf in IDLE_LEAVES):
