@@ -79,6 +79,17 @@ async def test_one_shared_read_answers_each_reader_as_themselves(thread: Thread)
     assert events[2].detail["seqs"] == "2-2"
 
 
+async def broken_and_healthy_threads(thread: Thread) -> tuple[uuid.UUID, uuid.UUID]:
+    """Two threads with a message each; the first's is sealed under a key the keyring
+    cannot unwrap (a KeyringError, not a HuddleError: it aborts a shared transaction)."""
+    broken = uuid.UUID(await start_patient_thread(thread))
+    healthy = uuid.UUID(await start_patient_thread(thread))
+    sent = await send(thread, broken, Role.PCP, "unreadable")
+    assert (await send(thread, healthy, Role.PCP, "fine")).status_code == 201
+    await seal_under_a_missing_kek(thread.server.rt.db, uuid.UUID(sent.json()["id"]))
+    return broken, healthy
+
+
 async def test_a_read_that_breaks_the_shared_transaction_fails_only_its_own_askers(
     thread: Thread,
 ) -> None:
@@ -86,11 +97,7 @@ async def test_a_read_that_breaks_the_shared_transaction_fails_only_its_own_aske
     under a key the keyring cannot unwrap (not a HuddleError, so it aborts the shared
     transaction); the other conversation's readers still get their messages, each
     audited once, and each broken read gets an error object of its own."""
-    broken = uuid.UUID(await start_patient_thread(thread))
-    healthy = uuid.UUID(await start_patient_thread(thread))
-    sent = await send(thread, broken, Role.PCP, "unreadable")
-    assert (await send(thread, healthy, Role.PCP, "fine")).status_code == 201
-    await seal_under_a_missing_kek(thread.server.rt.db, uuid.UUID(sent.json()["id"]))
+    broken, healthy = await broken_and_healthy_threads(thread)
     pcp, care_manager, patient = [
         await actor_of(thread, role) for role in (Role.PCP, Role.CARE_MANAGER, Role.PATIENT)
     ]
@@ -129,11 +136,7 @@ async def test_a_broken_read_leaves_every_other_attempt_audited_once(thread: Thr
     """An outsider's refused catch-up shares a batch with a read that breaks it: the
     refusal is audited once (disclosure accounting and flag review count attempts), the
     healthy reader's read once, and the culprit gets its own error."""
-    broken = uuid.UUID(await start_patient_thread(thread))
-    healthy = uuid.UUID(await start_patient_thread(thread))
-    sent = await send(thread, broken, Role.PCP, "unreadable")
-    assert (await send(thread, healthy, Role.PCP, "fine")).status_code == 201
-    await seal_under_a_missing_kek(thread.server.rt.db, uuid.UUID(sent.json()["id"]))
+    broken, healthy = await broken_and_healthy_threads(thread)
     outsider, pcp, care_manager = [
         await actor_of(thread, role)
         for role in (Role.PSYCHIATRIST, Role.PCP, Role.CARE_MANAGER)  # outsider: not in it

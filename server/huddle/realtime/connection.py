@@ -83,7 +83,7 @@ class Connection:
         self.token = ""
         self.token_expires_at = 0.0
         self.delivered: dict[uuid.UUID, int] = {}
-        self.tasks = TaskFeed(rt, self._send, reads.task_revisions)
+        self.tasks = TaskFeed(rt, self._send, reads)
         self._send_lock = asyncio.Lock()
         self._delivery_lock = asyncio.Lock()
         self._allowance = FRAME_BURST

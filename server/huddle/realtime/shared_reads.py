@@ -28,6 +28,7 @@ from huddle.messaging import service as messaging
 from huddle.messaging.service import CatchUp, MessageView
 from huddle.runtime import Runtime
 from huddle.tasks import service as tasks
+from huddle.tasks.service import SinceRevision, TaskView
 from huddle.unit_of_work import BrokenRead
 
 log = logging.getLogger("huddle.realtime")
@@ -120,6 +121,9 @@ class SharedReads:
     # A connecting socket's starting cursors.
     revisions: SharedRead[Actor, dict[uuid.UUID, int]]
     task_revisions: SharedRead[Actor, int]
+    # A socket's task catch-ups (live and on resume), and what a resume would replay.
+    task_changes: SharedRead[SinceRevision, tuple[list[TaskView], int]]
+    task_backlogs: SharedRead[SinceRevision, tuple[int, int]]
     # A connecting socket's session, when it was not checked a moment ago.
     sessions: SharedRead[SessionCheck, CheckedSession]
 
@@ -129,6 +133,8 @@ class SharedReads:
             catch_ups=SharedRead(rt, messaging.changes_since_many),
             revisions=SharedRead(rt, conversations.revisions_many),
             task_revisions=SharedRead(rt, tasks.task_revisions_many),
+            task_changes=SharedRead(rt, tasks.changes_since_many),
+            task_backlogs=SharedRead(rt, tasks.backlog_since_many),
             sessions=SharedRead(rt, identity.check_sessions_many),
         )
 

@@ -17,32 +17,30 @@ import msgspec
 
 from huddle.actor import Actor
 from huddle.realtime import protocol
-from huddle.realtime.shared_reads import SharedRead
+from huddle.realtime.shared_reads import SharedReads
 from huddle.runtime import Runtime
-from huddle.tasks import service as tasks
+from huddle.tasks.service import SinceRevision
 from huddle.tasks.states import frame_for
 
 PAGE = 200
 
 
 class TaskFeed:
-    __slots__ = ("_lock", "_revisions", "_send", "delivered", "rt")
+    __slots__ = ("_lock", "_reads", "_send", "delivered", "rt")
 
     def __init__(
-        self,
-        rt: Runtime,
-        send: Callable[[str], Awaitable[None]],
-        revisions: SharedRead[Actor, int],
+        self, rt: Runtime, send: Callable[[str], Awaitable[None]], reads: SharedReads
     ) -> None:
         self.rt = rt
         self._send = send
-        self._revisions = revisions
+        # Shared with the process's other sockets (a task change reaches many at once).
+        self._reads = reads
         self.delivered = 0
         self._lock = asyncio.Lock()
 
     async def start(self, actor: Actor) -> int:
         """Follow tasks from the organization's current revision (nothing replayed)."""
-        self.delivered = await self._revisions.read(actor)
+        self.delivered = await self._reads.task_revisions.read(actor)
         return self.delivered
 
     async def resume(self, actor: Actor, revision: int) -> None:
@@ -51,7 +49,9 @@ class TaskFeed:
         follow from the current revision."""
         async with self._lock:
             limit = self.rt.settings.ws_task_replay
-            backlog, current = await tasks.backlog_since(self.rt, actor, revision, limit + 1)
+            backlog, current = await self._reads.task_backlogs.read(
+                SinceRevision(actor, revision, limit + 1)
+            )
             if backlog > limit or revision > current:
                 self.delivered = current
                 await self._send(protocol.encode("tasks.reset", revision=current))
@@ -65,7 +65,9 @@ class TaskFeed:
 
     async def _catch_up(self, actor: Actor) -> None:
         while True:
-            views, last = await tasks.changes_since(self.rt, actor, self.delivered, PAGE)
+            views, last = await self._reads.task_changes.read(
+                SinceRevision(actor, self.delivered, PAGE)
+            )
             for view in views:
                 await self._send(
                     protocol.encode(

@@ -185,38 +185,62 @@ async def _counts(uow: UnitOfWork, query: Select[tuple[Task]]) -> dict[str, int]
     return counts
 
 
-async def changes_since(
-    rt: Runtime, actor: Actor, revision: int, limit: int = MAX_PAGE
-) -> tuple[list[TaskView], int]:
-    """Tasks the caller may see that changed after `revision`, in revision order, and
-    the organization's last task revision: what a reconnecting client missed."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        rows = (
-            await uow.db.scalars(
-                visible_tasks(actor)
-                .where(Task.revision > revision)
-                .order_by(Task.revision)
-                .limit(limit)
-            )
-        ).all()
-        views = await _listed(uow, actor, rows)
-        return views, await changes.current_revision(uow, actor.organization_id)
+@dataclass(frozen=True, slots=True)
+class SinceRevision:
+    """One reader asking about the tasks they may see changed after a revision."""
+
+    actor: Actor
+    revision: int
+    limit: int = MAX_PAGE
 
 
-async def backlog_since(rt: Runtime, actor: Actor, revision: int, limit: int) -> tuple[int, int]:
-    """How many tasks the caller may see changed after `revision`, counted up to `limit`,
-    and the organization's last task revision: what replaying from `revision` would
-    cost. Ids only (no content is read, so nothing is audited)."""
-    async with unit_of_work(rt, actor=actor) as uow:
-        changed = (
+async def changes_since_many(
+    rt: Runtime, requests: Sequence[SinceRevision]
+) -> list[tuple[list[TaskView], int] | HuddleError]:
+    """For each reader, the tasks they may see that changed after their revision, in
+    revision order, and the organization's last task revision (what a reconnecting or
+    live client missed), in one transaction for all: each read audited as its reader."""
+    return await for_each_reader(rt, requests, _reader_of, _changes_since)
+
+
+async def backlog_since_many(
+    rt: Runtime, requests: Sequence[SinceRevision]
+) -> list[tuple[int, int] | HuddleError]:
+    """For each reader, how many tasks they may see changed after their revision,
+    counted up to the limit, and the organization's last task revision: what replaying
+    from there would cost. Ids only (no content is read, so nothing is audited)."""
+    return await for_each_reader(rt, requests, _reader_of, _backlog_since)
+
+
+def _reader_of(request: SinceRevision) -> Actor:
+    return request.actor
+
+
+async def _changes_since(uow: UnitOfWork, request: SinceRevision) -> tuple[list[TaskView], int]:
+    actor = request.actor
+    rows = (
+        await uow.db.scalars(
             visible_tasks(actor)
-            .where(Task.revision > revision)
-            .with_only_columns(Task.id)
-            .limit(limit)
-            .subquery()
+            .where(Task.revision > request.revision)
+            .order_by(Task.revision)
+            .limit(request.limit)
         )
-        backlog = await uow.db.scalar(select(func.count()).select_from(changed))
-        return backlog or 0, await changes.current_revision(uow, actor.organization_id)
+    ).all()
+    views = await _listed(uow, actor, rows)
+    return views, await changes.current_revision(uow, actor.organization_id)
+
+
+async def _backlog_since(uow: UnitOfWork, request: SinceRevision) -> tuple[int, int]:
+    actor = request.actor
+    changed = (
+        visible_tasks(actor)
+        .where(Task.revision > request.revision)
+        .with_only_columns(Task.id)
+        .limit(request.limit)
+        .subquery()
+    )
+    backlog = await uow.db.scalar(select(func.count()).select_from(changed))
+    return backlog or 0, await changes.current_revision(uow, actor.organization_id)
 
 
 async def task_revisions_many(rt: Runtime, actors: Sequence[Actor]) -> list[int | HuddleError]:
