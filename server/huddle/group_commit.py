@@ -17,7 +17,10 @@ the previous commit, at most MAX_TURNS, so the first in a batch is not held for 
         ...as in unit_of_work...
 
 Only for short units that do nothing but database work (a turn holds the transaction
-for everyone behind it) and open no other transaction.
+for everyone behind it) and open no other transaction (that fails at once). The units
+of a batch share one session: build what the caller returns inside the `async with`
+(as send_message does its view), because a later unit rolled back to its savepoint may
+expire ORM objects an earlier one still holds.
 
 On SQLite only. There every transaction of the process waits for the one before it
 anyway (one writer), so sharing one costs no concurrency. PostgreSQL runs transactions
