@@ -90,6 +90,10 @@ class _Turn:
             )
 
 
+class _AloneFailed(Exception):
+    """The only unit of a batch failed: roll its transaction back."""
+
+
 class GroupCommit:
     """One per process (Runtime.group_commit): the queue and its writer task, which
     exists only while units are waiting."""
@@ -146,22 +150,31 @@ class GroupCommit:
             # process holds SQLite's write lock, those waiting are told once.
             async with rt.db.transaction() as db:
                 # Those waiting now; who comes meanwhile waits for the next batch.
-                for _ in range(min(len(self._queue), MAX_TURNS)):
+                count = min(len(self._queue), MAX_TURNS)
+                for _ in range(count):
                     turn = self._queue.popleft()
                     if turn.started.cancelled():
                         continue  # its caller gave up waiting
                     uow = UnitOfWork(rt, db, turn.actor, turn.actor.context)
                     batch.append((turn, uow))
-                    savepoint = await db.begin_nested()
+                    # Alone, a unit needs no savepoint (two statements): if it fails,
+                    # the transaction is rolled back, as a plain unit of work's is.
+                    savepoint = await db.begin_nested() if count > 1 else None
                     turn.started.set_result(uow)
                     turn.succeeded = (await turn.finished) is None
-                    await (savepoint.commit() if turn.succeeded else savepoint.rollback())
+                    if savepoint is not None:
+                        await (savepoint.commit() if turn.succeeded else savepoint.rollback())
+                    elif not turn.succeeded:
+                        raise _AloneFailed
                 records = [
                     record
                     for turn, uow in batch
                     for record in (uow.records if turn.succeeded else uow.kept_on_failure)
                 ]
                 await audit.append(db, records, rt.clock.now())
+        except _AloneFailed:
+            await self._answer_alone_failed(rt, batch)
+            return
         except Exception as failure:
             await self._fail(rt, batch, failure)
             return
@@ -178,6 +191,19 @@ class GroupCommit:
                 turn.committed.set_result(None)
         # Answered first: a slow event bus delays live delivery, not acknowledgements.
         await publish(rt, [event for uow in succeeded for event in uow.events])
+
+    async def _answer_alone_failed(
+        self, rt: Runtime, batch: list[tuple[_Turn, UnitOfWork]]
+    ) -> None:
+        """The batch's only unit failed and its transaction was rolled back: keep its
+        refusal audits, then let its caller raise its own error."""
+        ((turn, uow),) = batch
+        try:
+            await keep_records(rt, uow.kept_on_failure)
+        except Exception:
+            log.exception("the refusal audits of a failed unit were not kept")
+        if not turn.committed.done():
+            turn.committed.set_result(None)
 
     async def _fail(
         self, rt: Runtime, batch: list[tuple[_Turn, UnitOfWork]], failure: Exception

@@ -107,6 +107,28 @@ async def test_a_send_that_fails_among_others_leaves_them_whole(thread: Thread) 
     }
 
 
+async def test_a_refused_send_alone_is_rolled_back_and_its_refusal_kept(
+    thread: Thread,
+) -> None:
+    """A send alone in its batch runs without a savepoint: refused, its transaction is
+    rolled back whole, and the refusal is still audited."""
+    conversation = await start_patient_thread(thread)
+    refused = await send(thread, conversation, Role.PSYCHIATRIST, "not my thread")
+    assert refused.status_code == 404
+    async with thread.server.rt.db.transaction() as db:
+        outcomes = (
+            await db.scalars(
+                select(AuditEvent.outcome).where(
+                    AuditEvent.request_id == refused.headers["x-request-id"],
+                    AuditEvent.resource_id == conversation,
+                )
+            )
+        ).all()
+    assert outcomes == ["denied"]
+    assert await bodies(thread, conversation) == []
+    assert (await send(thread, conversation, Role.PCP, "next")).json()["seq"] == 1
+
+
 async def test_a_data_key_made_by_a_failed_send_is_never_used(thread: Thread) -> None:
     """The first message of a thread makes the thread's data key and reserves uses of it;
     if that send fails, the key is rolled back and its reservation must go with it, or
