@@ -2,7 +2,9 @@
 lock (no "database is locked", no busy-handler sleeps), a turn that does not come in time
 is a clear 503-class error, a transaction nested in its own task fails at once,
 statements go through huddle.sqlite_driver (on the event loop, or in aiosqlite's thread
-for a transaction that scans), and a database that cannot be in WAL mode is refused."""
+for a transaction that scans), and a database that cannot be in WAL mode is refused.
+Snapshots (read-only transactions for long scans), on SQLite and PostgreSQL: writers
+never wait for them, they keep seeing one state, and a write in one fails."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 
 from huddle import db as huddle_db
 from huddle.db import Database, NoWriteAheadLog
@@ -155,3 +158,86 @@ async def test_a_database_that_cannot_be_in_wal_mode_is_refused(tmp_path: Path) 
 
 def test_sqlite_urls_use_the_one_trip_driver(database: Database) -> None:
     assert database.engine.dialect.driver == "huddle_aiosqlite"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def snapshot_database_url(request: pytest.FixtureRequest, empty_database_factory) -> str:  # type: ignore[no-untyped-def]
+    return empty_database_factory(request.param)
+
+
+@pytest.fixture
+async def any_database(snapshot_database_url: str) -> AsyncIterator[Database]:
+    database = Database(snapshot_database_url)
+    yield database
+    await database.dispose()
+
+
+COUNT = text("SELECT count(*) FROM probe")
+
+
+async def one_row_probe(database: Database) -> None:
+    """A table of one row, made anew (PostgreSQL's database is the module's)."""
+    async with database.transaction() as db:
+        await db.execute(text("DROP TABLE IF EXISTS probe"))
+        await db.execute(text("CREATE TABLE probe (n INTEGER)"))
+        await db.execute(text("INSERT INTO probe VALUES (1)"))
+
+
+async def test_writes_commit_while_a_snapshot_scans_and_it_keeps_seeing_one_state(
+    any_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the snapshot a transaction, the write (another task, like a send) would
+    wait for its writer turn on SQLite, and be refused as busy."""
+    monkeypatch.setattr(huddle_db, "SQLITE_BUSY_SECONDS", 0.5)
+    await one_row_probe(any_database)
+
+    async def write() -> None:
+        async with any_database.transaction() as db:
+            await db.execute(text("INSERT INTO probe VALUES (2)"))
+
+    async with asyncio.timeout(5), any_database.snapshot() as snapshot:
+        assert await snapshot.scalar(COUNT) == 1  # mid-scan
+        await asyncio.create_task(write())
+        async with any_database.transaction() as db:  # of the snapshot's own task too
+            await db.execute(text("INSERT INTO probe VALUES (3)"))
+        assert await snapshot.scalar(COUNT) == 1  # the state it began reading
+    async with any_database.transaction() as db:
+        assert await db.scalar(COUNT) == 3
+
+
+async def test_a_write_in_a_snapshot_fails_and_the_next_user_of_its_connection_may_write(
+    any_database: Database,
+) -> None:
+    await one_row_probe(any_database)
+    with pytest.raises(DBAPIError, match=r"readonly database|read-only transaction"):
+        async with any_database.snapshot() as snapshot:
+            await snapshot.execute(text("INSERT INTO probe VALUES (2)"))
+    assert any_database.engine.pool.checkedin() == 1  # so the write below reuses it
+    async with any_database.transaction() as db:
+        await db.execute(text("INSERT INTO probe VALUES (3)"))
+        assert await db.scalar(text("SELECT sum(n) FROM probe")) == 4
+
+
+async def test_a_snapshot_begins_without_the_write_lock_and_reads_in_the_thread(
+    database: Database,
+) -> None:
+    loop_thread = threading.get_ident()
+    ran: list[tuple[str, bool]] = []  # each statement, and whether it ran on the loop
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        sqlite = dbapi_connection.driver_connection._conn
+        sqlite.set_trace_callback(
+            lambda sql: ran.append((sql, threading.get_ident() == loop_thread))
+        )
+
+    event.listen(database.engine.sync_engine, "connect", trace)
+    async with database.snapshot() as db:
+        await db.execute(text("SELECT 1"))
+    statements = [sql for sql, _ in ran]
+    assert ran[statements.index("BEGIN") :] == [
+        ("BEGIN", False),
+        ("SELECT 1", False),
+        ("COMMIT", False),
+        ("PRAGMA query_only=OFF", False),
+    ]
+    assert "PRAGMA query_only=ON" in statements[: statements.index("BEGIN")]

@@ -70,7 +70,7 @@ def create_engine(database_url: str) -> AsyncEngine:
             hide_parameters=True,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
-        event.listen(engine.sync_engine, "begin", _begin_immediate)
+        event.listen(engine.sync_engine, "begin", _begin)
         return engine
     # hide_parameters: SQL errors reach logs; their bound values could be PHI.
     return create_async_engine(
@@ -100,7 +100,7 @@ class NoWriteAheadLog(RuntimeError):
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin_immediate).
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -117,11 +117,13 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
+def _begin(connection: Any) -> None:
     """Take SQLite's write lock at BEGIN: a deferred transaction that later writes can
     fail at once with "database is locked" when another writer got in first, while an
-    immediate one waits its turn (busy_timeout)."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    immediate one waits its turn (busy_timeout). A snapshot never writes: its plain
+    BEGIN takes no lock, and in WAL mode it neither waits for writers nor holds them up."""
+    read_only = connection.get_execution_options().get(sqlite_driver.READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 async def _begin_now(session: AsyncSession, *, scans: bool) -> None:
@@ -153,6 +155,11 @@ class Database:
         self._writer: asyncio.Task[object] | None = None
         # Tasks working inside the writer's transaction for it (group commit's turns).
         self._borrowers: set[asyncio.Task[object]] = set()
+        self._snapshot_options: dict[str, object] = (
+            {sqlite_driver.READ_ONLY: True}
+            if self.one_writer_at_a_time
+            else {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
 
     @property
     def one_writer_at_a_time(self) -> bool:
@@ -176,6 +183,23 @@ class Database:
         async with self._writer_turn(), self._sessions() as session, session.begin():
             if self._one_writer is not None:
                 await _begin_now(session, scans=scans)
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one read-only transaction, for a long scan that must not
+        hold up writers (verifying the audit log, hashing it for a checkpoint).
+
+        It sees one consistent state of the database from its first read to its end:
+        on SQLite a WAL read transaction (plain BEGIN, no write lock, no writer turn,
+        statements in aiosqlite's thread), on PostgreSQL REPEATABLE READ. Meanwhile
+        other transactions, of this task too, write and commit without waiting for it.
+        A write in it is a programming error and fails: sqlalchemy's OperationalError
+        "attempt to write a readonly database" on SQLite, "cannot execute … in a
+        read-only transaction" on PostgreSQL.
+        """
+        async with self._sessions() as session, session.begin():
+            await session.connection(execution_options=self._snapshot_options)
             yield session
 
     @asynccontextmanager

@@ -23,6 +23,11 @@ connection (`Database.transaction(scans=True)`): then each of its statements,
 SAVEPOINT and RELEASE included, is one trip. The option lives on the DBAPI connection
 and is reset when the connection goes back to the pool, like an isolation level.
 
+A read-only transaction (`Database.snapshot()`, execution option READ_ONLY) begins with
+a plain BEGIN instead: it takes no write lock, so its statements, which may wait (a WAL
+reader can meet SQLITE_BUSY while another connection recovers or restarts the WAL), run
+in the thread, as a scanning transaction's do.
+
 The connection is used from both threads, never at once (every call is awaited), so it
 is opened with check_same_thread=False. A rollback with no transaction open (the pool's
 reset after a commit) makes no trip.
@@ -53,6 +58,9 @@ from sqlalchemy.util.concurrency import await_
 DRIVER_NAME = "sqlite+huddle_aiosqlite"
 # Execution option: run every statement of this connection's transaction in the thread.
 STATEMENTS_IN_THREAD = "huddle_statements_in_thread"
+# Execution option: this connection's transaction only reads (`Database.snapshot()`): it
+# begins with a plain BEGIN and SQLite refuses its writes (PRAGMA query_only).
+READ_ONLY = "huddle_read_only"
 
 # What one statement leaves behind: description, rowcount, lastrowid, rows.
 _Outcome = tuple[Any, int, int | None, list[Any]]
@@ -115,8 +123,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: sqlite3.Connection = self._connection._conn
-        async with self._adapt_connection._execute_mutex:
-            if connection.in_transaction and not self._adapt_connection.statements_in_thread:
+        adapt = self._adapt_connection
+        async with adapt._execute_mutex:
+            if connection.in_transaction and not (adapt.statements_in_thread or adapt.read_only):
                 # Inside BEGIN IMMEDIATE the write lock is ours: nothing can make the
                 # statement wait, so it runs here, without a trip (module docstring).
                 outcome = _run_statement(connection, operation, parameters, many)
@@ -129,12 +138,13 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("statements_in_thread",)
+    __slots__ = ("read_only", "statements_in_thread")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self.statements_in_thread = False
+        self.read_only = False
 
     def rollback(self) -> None:
         connection = self._connection._connection
@@ -171,10 +181,28 @@ class StatementsInThread(ConnectionCharacteristic):
         return dbapi_conn.statements_in_thread  # type: ignore[attr-defined]
 
 
+class ReadOnly(ConnectionCharacteristic):
+    """The READ_ONLY execution option: PRAGMA query_only on the DBAPI connection, so a
+    write fails ("attempt to write a readonly database"), turned off again when the
+    connection goes back to the pool, where the next user may write."""
+
+    def reset_characteristic(self, dialect: Dialect, dbapi_conn: DBAPIConnection) -> None:
+        self.set_characteristic(dialect, dbapi_conn, False)
+
+    def set_characteristic(self, dialect: Dialect, dbapi_conn: DBAPIConnection, value: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA query_only={'ON' if value else 'OFF'}")
+        cursor.close()
+        dbapi_conn.read_only = bool(value)  # type: ignore[attr-defined]
+
+    def get_characteristic(self, dialect: Dialect, dbapi_conn: DBAPIConnection) -> Any:
+        return dbapi_conn.read_only  # type: ignore[attr-defined]
+
+
 class OneTripDialect(SQLiteDialect_aiosqlite):
     driver = "huddle_aiosqlite"
     connection_characteristics = SQLiteDialect_aiosqlite.connection_characteristics.union(
-        {STATEMENTS_IN_THREAD: StatementsInThread()}
+        {STATEMENTS_IN_THREAD: StatementsInThread(), READ_ONLY: ReadOnly()}
     )
     supports_statement_cache = True
     # Server-side cursors would need a real aiosqlite cursor; nothing here streams.
