@@ -5,7 +5,9 @@ caller's organization (`query.readable_events`), runs in one unit of work and au
 itself: reading or exporting the audit log is an `audit_log` event whose detail names
 the filters used, never PHI. Results leave only after that event has committed. Units
 of work whose filters may match thousands of events are opened with `scans=True`, so
-that on SQLite their reads do not hold up the event loop.
+that on SQLite their reads do not hold up the event loop. Verifying the log, which
+answers with sequence numbers and hashes only, reads in a snapshot instead (no write
+waits for it) and is audited in a unit of work of its own right after.
 """
 
 from __future__ import annotations
@@ -242,10 +244,10 @@ async def verify_audit_log(rt: Runtime, actor: Actor) -> Verification:
     answer holds only sequence numbers and hashes, no other organization's data."""
     async with unit_of_work(rt, actor=actor) as uow:  # to audit a refusal
         _require_compliance_officer(uow, actor, Action.READ)
-    # Then the verification in a transaction of its own (on PostgreSQL one REPEATABLE
-    # READ snapshot, from which no audit event could be appended if others had been),
-    # and after it the unit of work that audits it: transactions never nest.
-    async with rt.db.transaction(scans=True) as db:
+    # Then the verification in a read-only snapshot, which holds no send or other
+    # write up however long the log, and after it the unit of work that audits it (the
+    # answer leaves only once that commits): transactions never nest.
+    async with rt.db.snapshot() as db:
         report = await audit.verify(db, rt.keyring.audit_public_keys())
         latest = await db.scalar(
             select(AuditCheckpoint)

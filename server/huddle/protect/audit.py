@@ -359,6 +359,14 @@ async def _stream_events(
 # ---------------------------------------------------------------------------- checkpoints
 
 
+@dataclass(frozen=True, slots=True)
+class LogRoot:
+    """The Merkle root over the hashes of events 1..tree_size."""
+
+    tree_size: int
+    root_hash: str
+
+
 async def create_checkpoint(
     db: AsyncSession,
     signing_key: Ed25519PrivateKey,
@@ -367,33 +375,20 @@ async def create_checkpoint(
     *,
     batch: int = 1000,
 ) -> AuditCheckpoint:
-    """Sign and store a checkpoint: the Merkle root over the hashes of events 1..N, N
-    being the head's seq when it is read.
+    """Sign and store, in one transaction, a checkpoint of events 1..N, N being the
+    head's seq when it is read: `root_of_log`, then `store_checkpoint`. Raises as they do
+    (and signs nothing)."""
+    _check_signer(key_id, at)
+    return await store_checkpoint(db, await root_of_log(db, batch=batch), signing_key, key_id, at)
 
-    Takes no lock: the head and its events commit together and events never change, so
-    the events up to the head seen here are complete, and appenders never wait on the
-    hashing. Raises ChainBroken (and signs nothing) when those events do not add up to
-    the head, ValueError for a naive `at` or a bad `key_id`.
-    """
-    signed_at = require_utc(at)
-    if not key_id or len(key_id) > _KEY_ID_LIMIT:
-        raise ValueError(f"key_id must be 1 to {_KEY_ID_LIMIT} characters")
+
+async def root_of_log(db: AsyncSession, *, batch: int = 1000) -> LogRoot:
+    """The root over events 1..N, N being the head's seq when it is read. Only reads, so
+    it may run in `Database.snapshot()`: the head and its events commit together and
+    events never change, so the events up to the head seen here are complete, and
+    appenders never wait on the hashing. Raises ChainBroken when those events do not add
+    up to the head."""
     head = _present(await _current_head(db))
-    root_hash = await _root_up_to(db, head, batch)
-    message = checkpoint_message(head.seq, root_hash, signed_at)
-    checkpoint = AuditCheckpoint(
-        tree_size=head.seq,
-        root_hash=root_hash,
-        signed_at=signed_at,
-        key_id=key_id,
-        signature=signing_key.sign(message).hex(),
-    )
-    db.add(checkpoint)
-    await db.flush()
-    return checkpoint
-
-
-async def _root_up_to(db: AsyncSession, head: AuditChainHead, batch: int) -> str:
     tree, last_hash = MerkleTreeBuilder(), GENESIS_HASH
     columns = (_EVENTS.c.seq, _EVENTS.c.hash)
     async for row in _stream_events(db, columns, batch, up_to_seq=head.seq):
@@ -403,7 +398,39 @@ async def _root_up_to(db: AsyncSession, head: AuditChainHead, batch: int) -> str
         raise ChainBroken(
             f"the audit log does not add up to its head (seq {head.seq}); no checkpoint was signed"
         )
-    return tree.root().hex()
+    return LogRoot(head.seq, tree.root().hex())
+
+
+async def store_checkpoint(
+    db: AsyncSession,
+    root: LogRoot,
+    signing_key: Ed25519PrivateKey,
+    key_id: str,
+    at: datetime,
+) -> AuditCheckpoint:
+    """Sign `root` (from `root_of_log`, in this transaction or an earlier one: the events
+    it covers never change) and store it. Raises ValueError for a naive `at` or a bad
+    `key_id`."""
+    signed_at = _check_signer(key_id, at)
+    message = checkpoint_message(root.tree_size, root.root_hash, signed_at)
+    checkpoint = AuditCheckpoint(
+        tree_size=root.tree_size,
+        root_hash=root.root_hash,
+        signed_at=signed_at,
+        key_id=key_id,
+        signature=signing_key.sign(message).hex(),
+    )
+    db.add(checkpoint)
+    await db.flush()
+    return checkpoint
+
+
+def _check_signer(key_id: str, at: datetime) -> datetime:
+    """`at` as UTC; ValueError for a naive `at` or a bad `key_id`."""
+    signed_at = require_utc(at)
+    if not key_id or len(key_id) > _KEY_ID_LIMIT:
+        raise ValueError(f"key_id must be 1 to {_KEY_ID_LIMIT} characters")
+    return signed_at
 
 
 def _hash_bytes(seq: int, hex_hash: str) -> bytes:
@@ -616,10 +643,12 @@ async def verify(
     checkpoint, and `external` if given: signed by a key in `public_keys`, no larger
     than the log, and its Merkle root equals the root of that many events.
 
-    Read-only, and consistent while others append: on PostgreSQL, called first in its
-    transaction, it reads one REPEATABLE READ snapshot; called later, it holds appenders
-    off (a share lock on the head) until the transaction ends, as SQLite's BEGIN
-    IMMEDIATE transactions always do.
+    Read-only, and consistent while others append: best run in `Database.snapshot()`,
+    which reads one state of the log without holding appenders up. In any other
+    transaction it is consistent too: on PostgreSQL, called first in its transaction,
+    it reads one REPEATABLE READ snapshot; called later, it holds appenders off (a share
+    lock on the head) until the transaction ends, as SQLite's BEGIN IMMEDIATE
+    transactions always do.
     """
     head = await _head_for_verify(db)
     if head is None:
@@ -641,7 +670,9 @@ async def _head_for_verify(db: AsyncSession) -> AuditChainHead | None:
     """The head, read so that the events read after it are the ones it describes, not
     those plus events committed meanwhile (which would look inserted beyond the head)."""
     if db.get_bind().dialect.name != "postgresql":
-        return await _current_head(db)  # BEGIN IMMEDIATE already excludes other writers
+        # A WAL read transaction (a snapshot) reads one state from its first read on;
+        # BEGIN IMMEDIATE excludes other writers.
+        return await _current_head(db)
     with warnings.catch_warnings():
         # Raised when the transaction has begun already; the check below handles that.
         warnings.filterwarnings("ignore", "Connection is already established", SAWarning)

@@ -1,6 +1,6 @@
 """Operator tasks on keys and the audit log, run by the `huddle` command: add a KEK and
 re-wrap every data key under it, report key use, sign and verify audit checkpoints.
-Each opens its own database connection and short transactions."""
+Each opens its own database connection, short transactions, and snapshots to scan."""
 
 from __future__ import annotations
 
@@ -62,16 +62,21 @@ async def rewrap_all(
 
 
 async def status(database_url: str) -> dict[str, int]:
-    async with _database(database_url) as database, database.transaction(scans=True) as db:
+    """Data keys per KEK, counted in a snapshot: the servers' writes never wait for it."""
+    async with _database(database_url) as database, database.snapshot() as db:
         return await keys_by_kek(db)
 
 
 async def checkpoint(database_url: str, keyring: FileKeyring) -> dict[str, object]:
     """Sign and store a checkpoint of the whole log; returns it as a document to keep
-    outside the database (see `write_checkpoint`)."""
+    outside the database (see `write_checkpoint`). The log is hashed in a snapshot, so
+    the servers' writes wait only for the short transaction that stores it."""
     key_id, key = keyring.audit_signing_key()
-    async with _database(database_url) as database, database.transaction(scans=True) as db:
-        signed = await audit.create_checkpoint(db, key, key_id, datetime.now(UTC))
+    async with _database(database_url) as database:
+        async with database.snapshot() as db:
+            root = await audit.root_of_log(db)
+        async with database.transaction() as db:
+            signed = await audit.store_checkpoint(db, root, key, key_id, datetime.now(UTC))
     return audit.checkpoint_document(signed)
 
 
@@ -87,6 +92,7 @@ def read_checkpoint(path: Path) -> CheckpointDoc:
 async def verify(
     database_url: str, keyring: FileKeyring, external: CheckpointDoc | None
 ) -> VerifyReport:
-    """Check every event and checkpoint (and an exported checkpoint, if given)."""
-    async with _database(database_url) as database, database.transaction(scans=True) as db:
+    """Check every event and checkpoint (and an exported checkpoint, if given), in a
+    snapshot: the servers' writes never wait for it."""
+    async with _database(database_url) as database, database.snapshot() as db:
         return await audit.verify(db, keyring.audit_public_keys(), external)
