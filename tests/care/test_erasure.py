@@ -4,12 +4,16 @@ taken before the erasure, no longer opens; the attachment files are deleted too.
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from huddle.actor import Role
+from huddle.care.models import Patient
 from huddle.messaging.attachment_models import Attachment
 from huddle.messaging.models import Conversation, Message, Referral
 from huddle.protect.crypto import Binding, Shredded
@@ -117,3 +121,62 @@ async def test_erasing_a_patient_shreds_their_threads_files_referrals_and_tasks(
         )
         deleted = [e.detail for e in audited if e.action == "delete"]
     assert deleted == [{"data_keys_destroyed": "3", "conversations": "2", "attachments": "1"}]
+
+
+async def test_a_thread_being_made_while_the_patient_is_erased_loses_its_key_too(
+    record: Thread,
+) -> None:
+    """PostgreSQL runs them side by side: a thread (with its data key) still being made
+    when the erasure starts must not outlive it with its key. The erasure waits for it
+    (it locks the patient first), then destroys both."""
+    rt = record.server.rt
+    if rt.db.one_writer_at_a_time:
+        pytest.skip("on SQLite transactions run one after another")
+    patient = uuid.UUID(record.patient_id)
+    headers = await record.headers(Role.ADMIN)
+    conversation_id, now = uuid.uuid4(), datetime.now(UTC)
+    made, finish = asyncio.Event(), asyncio.Event()
+
+    async def make_thread_with_a_key() -> None:
+        async with rt.db.transaction() as db:
+            org = await db.scalar(select(Patient.organization_id).where(Patient.id == patient))
+            db.add(
+                Conversation(
+                    id=conversation_id,
+                    organization_id=org,
+                    kind="patient",
+                    patient_id=patient,
+                    last_activity_at=now,
+                    created_at=now,
+                )
+            )
+            db.add(
+                DataKey(
+                    owner_type="conversation",
+                    owner_id=conversation_id,
+                    kek_id="any",
+                    wrapped_key=secrets.token_bytes(60),
+                    created_at=now,
+                    uses=1,
+                )
+            )
+            await db.flush()
+            made.set()
+            await finish.wait()
+
+    maker = asyncio.create_task(make_thread_with_a_key())
+    await made.wait()
+    erasing = asyncio.create_task(
+        record.server.client.delete(f"/api/v1/patients/{patient}", headers=headers)
+    )
+    await asyncio.sleep(0.5)  # the erasure reaches the patient's row and waits there
+    finish.set()
+    await maker
+    assert (await erasing).status_code == 204
+    async with rt.db.transaction() as db:
+        left = await db.scalar(select(Conversation.id).where(Conversation.id == conversation_id))
+        keys = (
+            await db.scalars(select(DataKey.id).where(DataKey.owner_id == conversation_id))
+        ).all()
+    assert left is None
+    assert keys == []

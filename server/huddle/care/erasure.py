@@ -32,7 +32,10 @@ async def erase_patient(rt: Runtime, actor: Actor, patient_id: uuid.UUID) -> Non
     require_role(actor, Role.ADMIN)
     # scans: the delete cascades to every conversation and message of the patient.
     async with unit_of_work(rt, actor=actor, scans=True) as uow:
-        patient = await care.patient_in_org(uow, actor, patient_id)
+        # Locked first: a thread, referral or task being made for the patient meanwhile
+        # waits (its reference to the patient needs the row) and then finds them gone,
+        # so no key of theirs is made after the shred below.
+        patient = await care.patient_in_org(uow, actor, patient_id, lock=True)
         conversation_ids = await _lock_conversations_about(uow, patient.id)
         files = await attachments.ids_in(uow, conversation_ids)
         shredded = 0

@@ -403,12 +403,13 @@ def _readable(actor: Actor, now: datetime) -> Select[tuple[Patient]]:
     return statement.where(or_(on_team, granted))
 
 
-async def patient_in_org(uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID) -> Patient:
-    patient = await uow.db.scalar(
-        select(Patient).where(
-            Patient.id == patient_id, Patient.organization_id == actor.organization_id
-        )
+async def patient_in_org(
+    uow: UnitOfWork, actor: Actor, patient_id: uuid.UUID, *, lock: bool = False
+) -> Patient:
+    query = select(Patient).where(
+        Patient.id == patient_id, Patient.organization_id == actor.organization_id
     )
+    patient = await uow.db.scalar(query.with_for_update() if lock else query)
     if patient is None:
         raise NotFound("No such patient.")
     return patient
