@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 from huddle.actor import Actor
 from huddle.errors import Busy
 from huddle.protect import audit
-from huddle.unit_of_work import UnitOfWork, keep_records, publish, unit_of_work
+from huddle.unit_of_work import UnitOfWork, keep_records, publish, run_on_commit, unit_of_work
 
 if TYPE_CHECKING:
     from huddle.runtime import Runtime
@@ -153,13 +153,15 @@ class GroupCommit:
                 count = min(len(self._queue), MAX_TURNS)
                 for _ in range(count):
                     turn = self._queue.popleft()
-                    if turn.started.cancelled():
-                        continue  # its caller gave up waiting
-                    uow = UnitOfWork(rt, db, turn.actor, turn.actor.context)
-                    batch.append((turn, uow))
                     # Alone, a unit needs no savepoint (two statements): if it fails,
                     # the transaction is rolled back, as a plain unit of work's is.
                     savepoint = await db.begin_nested() if count > 1 else None
+                    if turn.started.cancelled():  # its caller gave up waiting
+                        if savepoint is not None:
+                            await savepoint.rollback()
+                        continue
+                    uow = UnitOfWork(rt, db, turn.actor, turn.actor.context)
+                    batch.append((turn, uow))
                     turn.started.set_result(uow)
                     turn.succeeded = (await turn.finished) is None
                     if savepoint is not None:
@@ -184,8 +186,7 @@ class GroupCommit:
             raise
         succeeded = [uow for turn, uow in batch if turn.succeeded]
         for uow in succeeded:
-            for callback in uow.on_commit:
-                callback()
+            run_on_commit(uow)
         for turn, _uow in batch:
             if not turn.committed.done():
                 turn.committed.set_result(None)

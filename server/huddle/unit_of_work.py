@@ -229,9 +229,18 @@ async def keep_records(rt: Runtime, records: list[AuditRecord]) -> None:
 
 async def after_commit(rt: Runtime, uow: UnitOfWork) -> None:
     """What a committed unit does next: its callbacks, then its events."""
-    for callback in uow.on_commit:
-        callback()
+    run_on_commit(uow)
     await publish(rt, uow.events)
+
+
+def run_on_commit(uow: UnitOfWork) -> None:
+    """The unit's callbacks, now that its writes are durable. One that fails is logged:
+    the work is committed and its caller (or a whole batch) must still be answered."""
+    for callback in uow.on_commit:
+        try:
+            callback()
+        except Exception:
+            log.exception("an after-commit step failed")
 
 
 async def publish(rt: Runtime, events: list[Event]) -> None:

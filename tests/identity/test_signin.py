@@ -203,6 +203,7 @@ async def test_sessions_checked_together_each_get_their_own_answer(
 
     fine, idle, revoked = answers
     assert isinstance(fine, CheckedSession)
+    assert (fine.session_id, fine.user_id) == (check(active).session_id, check(active).user_id)
     assert isinstance(idle, Unauthorized)
     assert isinstance(revoked, Unauthorized)
     assert [idle.code, revoked.code] == [

@@ -26,7 +26,7 @@ from huddle.identity.session_cache import ACTIVITY_RESOLUTION, SESSION_ENDED, Ch
 from huddle.identity.tokens import ACCESS_AUDIENCE, MFA_AUDIENCE, MFA_CHALLENGE_TTL
 from huddle.protect.audit import Action, Outcome
 from huddle.runtime import Runtime
-from huddle.unit_of_work import UnitOfWork, for_each_reader, unit_of_work
+from huddle.unit_of_work import BrokenRead, UnitOfWork, for_each_reader, unit_of_work
 
 INVALID_CREDENTIALS = "The e-mail or password is incorrect."
 
@@ -217,7 +217,10 @@ async def check_sessions_many(
 
 
 async def _check_alone(rt: Runtime, check: SessionCheck) -> CheckedSession:
-    (answer,) = await check_sessions_many(rt, [check])
+    try:
+        (answer,) = await check_sessions_many(rt, [check])
+    except BrokenRead as broken:
+        raise (broken.__cause__ or broken) from None  # alone, its own error says more
     if isinstance(answer, HuddleError):
         raise answer
     return answer
