@@ -113,19 +113,30 @@ async def test_a_scanning_transaction_leaves_the_event_loop_free(database: Datab
     await other
 
 
+def statements_traced(
+    database: Database, *, first_word_only: bool = False
+) -> list[tuple[str, bool]]:
+    """Every statement SQLite runs on the database's connections from now on, each with
+    whether it ran on the event loop's thread (else aiosqlite's)."""
+    loop_thread = threading.get_ident()
+    ran: list[tuple[str, bool]] = []
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        def record(sql: str) -> None:
+            ran.append(
+                (sql.split()[0] if first_word_only else sql, threading.get_ident() == loop_thread)
+            )
+
+        dbapi_connection.driver_connection._conn.set_trace_callback(record)
+
+    event.listen(database.engine.sync_engine, "connect", trace)
+    return ran
+
+
 async def test_short_transactions_run_on_the_loop_scanning_ones_in_the_thread_savepoints_too(
     database: Database,
 ) -> None:
-    loop_thread = threading.get_ident()
-    ran: list[tuple[str, bool]] = []  # each statement, and whether it ran on the loop
-
-    def trace(dbapi_connection: Any, _record: Any) -> None:
-        sqlite = dbapi_connection.driver_connection._conn
-        sqlite.set_trace_callback(
-            lambda sql: ran.append((sql.split()[0], threading.get_ident() == loop_thread))
-        )
-
-    event.listen(database.engine.sync_engine, "connect", trace)
+    ran = statements_traced(database, first_word_only=True)
 
     async def run(*, scans: bool) -> list[tuple[str, bool]]:
         """The statements between BEGIN and COMMIT (both always in the thread)."""
@@ -221,16 +232,7 @@ async def test_a_write_in_a_snapshot_fails_and_the_next_user_of_its_connection_m
 async def test_a_snapshot_begins_without_the_write_lock_and_reads_in_the_thread(
     database: Database,
 ) -> None:
-    loop_thread = threading.get_ident()
-    ran: list[tuple[str, bool]] = []  # each statement, and whether it ran on the loop
-
-    def trace(dbapi_connection: Any, _record: Any) -> None:
-        sqlite = dbapi_connection.driver_connection._conn
-        sqlite.set_trace_callback(
-            lambda sql: ran.append((sql, threading.get_ident() == loop_thread))
-        )
-
-    event.listen(database.engine.sync_engine, "connect", trace)
+    ran = statements_traced(database)
     async with database.snapshot() as db:
         await db.execute(text("SELECT 1"))
     statements = [sql for sql, _ in ran]
